@@ -1,1 +1,18 @@
-__version__ = '0.1.0'
+"""asteroid-audiosep: AudioSep ("Separate Anything You Describe") for the Asteroid toolkit.
+
+Importing the package registers :class:`AudioSep` with Asteroid, so that
+``asteroid.models.get("AudioSep")`` and ``BaseModel.from_pretrained(package)`` find it.
+"""
+__version__ = "0.1.0"
+
+from asteroid import models as _asteroid_models
+
+from .errors import AudioSepError
+from .models import AudioSep
+
+try:
+    _asteroid_models.get("AudioSep")
+except ValueError:
+    _asteroid_models.register_model(AudioSep)
+
+__all__ = ["AudioSep", "AudioSepError", "__version__"]

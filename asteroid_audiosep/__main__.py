@@ -1,0 +1,6 @@
+"""``python -m asteroid_audiosep``: the command line."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,342 @@
+"""AudioSep: a text-queried source separator as a serialisable Asteroid ``BaseModel``."""
+from typing import Optional, Sequence, Union
+
+import torch
+from asteroid.models.base_models import BaseModel
+
+from ..encoders import QueryEncoder, build_query_encoder
+from ..errors import AudioSepError
+from ..masknn import ResUNet30
+
+#: Constructor arguments of the released AudioSep separator (audiosep_base_4M_steps.ckpt).
+RELEASED_ARGS = dict(
+    sample_rate=32000,
+    n_fft=2048,
+    hop_length=320,
+    in_channels=1,
+    channels=[32, 64, 128, 256, 384, 384],
+    bottleneck_channels=384,
+    pool_sizes=[[2, 2], [2, 2], [2, 2], [2, 2], [2, 2], [1, 2]],
+    condition_dim=512,
+    film_mode="beta",
+    film_hidden_dim=None,
+    bn_momentum=0.01,
+    negative_slope=0.01,
+)
+
+
+def _plain(value):
+    """Convert tuples (and nested ones) to lists so that packages hold only plain types."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+class AudioSep(BaseModel):
+    """Language-queried audio source separation (Liu et al., "Separate Anything You Describe").
+
+    The mixture's STFT magnitude goes through a FiLM-conditioned ResUNet that predicts, per
+    time-frequency bin, a magnitude mask and a phase rotation; the masked spectrum is turned
+    back into a waveform with the inverse STFT. The condition is a query embedding from a
+    frozen text (or audio) encoder, see :mod:`asteroid_audiosep.encoders`.
+
+    Args:
+        sample_rate: operating sample rate in Hz.
+        n_fft: FFT size (also the window length); periodic Hann window, centered frames.
+        hop_length: STFT hop in samples.
+        in_channels: audio channels processed jointly by the network (the released model: 1).
+        channels: encoder block widths; the decoder mirrors them.
+        bottleneck_channels: width of the bottleneck block.
+        pool_sizes: (time, frequency) pooling after each encoder block.
+        condition_dim: size of the query embedding.
+        film_mode: ``"beta"`` (additive, as released) or ``"gamma_beta"`` (paper's Eq. 6-7).
+        film_hidden_dim: hidden width of the ``gamma_beta`` FiLM layers.
+        bn_momentum: BatchNorm momentum.
+        negative_slope: LeakyReLU slope.
+        query_encoder: identity of the query encoder (a dict such as
+            ``{"type": "clap", "checkpoint": ...}``, see
+            :func:`~asteroid_audiosep.encoders.build_query_encoder`), or None when conditions
+            are always given as embeddings. The encoder is built on first use, never stored
+            in the state dict.
+
+    References:
+        Liu et al., "Separate Anything You Describe", arXiv:2308.05037, 2023.
+        Kong et al., "Decoupling magnitude and phase estimation with deep ResUNet for music
+        source separation", ISMIR 2021.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 32000,
+        n_fft: int = 2048,
+        hop_length: int = 320,
+        in_channels: int = 1,
+        channels: Sequence[int] = (32, 64, 128, 256, 384, 384),
+        bottleneck_channels: int = 384,
+        pool_sizes: Sequence[Sequence[int]] = ((2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (1, 2)),
+        condition_dim: int = 512,
+        film_mode: str = "beta",
+        film_hidden_dim: Optional[int] = None,
+        bn_momentum: float = 0.01,
+        negative_slope: float = 0.01,
+        query_encoder: Optional[dict] = None,
+    ):
+        super().__init__(sample_rate=sample_rate, in_channels=in_channels)
+        self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
+        self.condition_dim = int(condition_dim)
+        self._args = _plain(
+            dict(
+                sample_rate=sample_rate,
+                n_fft=n_fft,
+                hop_length=hop_length,
+                in_channels=in_channels,
+                channels=channels,
+                bottleneck_channels=bottleneck_channels,
+                pool_sizes=pool_sizes,
+                condition_dim=condition_dim,
+                film_mode=film_mode,
+                film_hidden_dim=film_hidden_dim,
+                bn_momentum=bn_momentum,
+                negative_slope=negative_slope,
+            )
+        )
+        self.separator = ResUNet30(
+            freq_bins=self.n_fft // 2 + 1,
+            in_channels=in_channels,
+            channels=channels,
+            bottleneck_channels=bottleneck_channels,
+            pool_sizes=pool_sizes,
+            condition_dim=condition_dim,
+            film_mode=film_mode,
+            film_hidden_dim=film_hidden_dim,
+            momentum=bn_momentum,
+            negative_slope=negative_slope,
+        )
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        self.query_encoder_spec = _plain(dict(query_encoder)) if query_encoder else None
+        # Not a sub-module: the frozen encoder is neither trained, nor saved with the separator.
+        self.__dict__["_query_encoder"] = None
+
+    # ------------------------------------------------------------------ query encoder
+    @property
+    def query_encoder(self) -> QueryEncoder:
+        """The query encoder, built from ``query_encoder_spec`` on first use."""
+        if self._query_encoder is None:
+            if self.query_encoder_spec is None:
+                raise AudioSepError(
+                    "this model has no query encoder: pass query embeddings as `condition`, "
+                    "or attach one with model.set_query_encoder(...)"
+                )
+            self.set_query_encoder(build_query_encoder(self.query_encoder_spec))
+        return self._query_encoder
+
+    def set_query_encoder(self, encoder: QueryEncoder, update_spec: bool = True) -> "AudioSep":
+        """Attach a query encoder (frozen, eval mode, on the model's device)."""
+        if encoder.embed_dim != self.condition_dim:
+            raise AudioSepError(
+                f"query encoder gives {encoder.embed_dim}-d embeddings but the model expects "
+                f"condition_dim={self.condition_dim}"
+            )
+        encoder.requires_grad_(False).eval().to(self.window.device)
+        self.__dict__["_query_encoder"] = encoder
+        if update_spec:
+            self.query_encoder_spec = _plain(encoder.spec())
+        return self
+
+    @torch.no_grad()
+    def embed_queries(self, queries: Union[str, Sequence[str]]) -> torch.Tensor:
+        """Text queries -> (N, condition_dim) embeddings on the model's device."""
+        if isinstance(queries, str):
+            queries = [queries]
+        emb = self.query_encoder.encode_text(list(queries))
+        return emb.to(self.window.device, torch.float32)
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        if self._query_encoder is not None:
+            self._query_encoder._apply(fn, *args, **kwargs)
+        return out
+
+    # ------------------------------------------------------------------ signal path
+    def _check_inputs(self, wav: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        if not isinstance(wav, torch.Tensor):
+            raise AudioSepError(f"wav must be a torch.Tensor, got {type(wav).__name__}")
+        if wav.dim() == 2:
+            wav = wav.unsqueeze(1)
+        if wav.dim() != 3 or wav.shape[1] != self.in_channels:
+            raise AudioSepError(
+                f"wav must have shape (batch, time) or (batch, {self.in_channels}, time), "
+                f"got {tuple(wav.shape)}"
+            )
+        if not isinstance(condition, torch.Tensor) or condition.dim() != 2:
+            shape = tuple(condition.shape) if isinstance(condition, torch.Tensor) else condition
+            raise AudioSepError(f"condition must be a (batch, {self.condition_dim}) tensor, got {shape}")
+        if condition.shape[1] != self.condition_dim:
+            raise AudioSepError(
+                f"condition has size {condition.shape[1]} but this model expects "
+                f"{self.condition_dim}-d query embeddings"
+            )
+        if condition.shape[0] != wav.shape[0]:
+            raise AudioSepError(
+                f"batch sizes differ: {wav.shape[0]} mixtures but {condition.shape[0]} conditions"
+            )
+        if wav.shape[-1] == 0:
+            raise AudioSepError("wav is empty (0 samples)")
+        if not bool(torch.isfinite(wav).all()):
+            raise AudioSepError("wav contains NaN or infinite values")
+        if not bool(torch.isfinite(condition).all()):
+            raise AudioSepError("condition contains NaN or infinite values")
+        return wav
+
+    def stft(self, wav: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, time) -> complex (batch, channels, frames, freq_bins)."""
+        b, c, t = wav.shape
+        spec = torch.stft(
+            wav.reshape(b * c, t),
+            self.n_fft,
+            self.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        )
+        return spec.reshape(b, c, *spec.shape[-2:]).transpose(-1, -2)
+
+    def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """Complex (batch, channels, frames, freq_bins) -> (batch, channels, length)."""
+        b, c = spec.shape[:2]
+        wav = torch.istft(
+            spec.transpose(-1, -2).reshape(b * c, spec.shape[-1], spec.shape[-2]),
+            self.n_fft,
+            self.hop_length,
+            window=self.window,
+            center=True,
+            length=length,
+        )
+        return wav.reshape(b, c, length)
+
+    def separate_spectrogram(self, spec: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Apply the predicted complex mask to a mixture spectrogram (same shape out)."""
+        mag = torch.clamp(spec.real**2 + spec.imag**2, min=1e-10).sqrt()
+        cos_in, sin_in = spec.real / mag, spec.imag / mag
+        out = self.separator(mag, condition)
+        b, _, frames, freqs = out.shape
+        out = out.reshape(b, self.in_channels, 3, frames, freqs)
+        mask_mag = torch.sigmoid(out[:, :, 0])
+        real, imag = torch.tanh(out[:, :, 1]), torch.tanh(out[:, :, 2])
+        norm = torch.clamp(torch.sqrt(real**2 + imag**2), min=1e-10)
+        mask_cos, mask_sin = real / norm, imag / norm
+        out_mag = torch.relu(mag * mask_mag)
+        out_cos = cos_in * mask_cos - sin_in * mask_sin
+        out_sin = sin_in * mask_cos + cos_in * mask_sin
+        return torch.complex(out_mag * out_cos, out_mag * out_sin)
+
+    def forward(self, wav: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Separate the source described by ``condition`` from ``wav``.
+
+        Args:
+            wav: mixtures, (batch, time) or (batch, in_channels, time).
+            condition: query embeddings, (batch, condition_dim).
+
+        Returns:
+            The separated waveforms, (batch, in_channels, time).
+        """
+        wav = self._check_inputs(wav, condition)
+        condition = condition.to(wav.dtype)
+        spec = self.stft(wav)
+        return self.istft(self.separate_spectrogram(spec, condition), wav.shape[-1])
+
+    def forward_wav(self, wav: torch.Tensor, query=None, condition=None, **kwargs) -> torch.Tensor:
+        """Waveform in, waveform out, for :mod:`asteroid.separate` and ``asteroid-infer``.
+
+        Args:
+            wav: (time,), (channels, time) or (batch, channels, time) mixture at
+                ``self.sample_rate``.
+            query: a text query (str, used for every batch item) or one per batch item.
+            condition: precomputed query embeddings instead of ``query``.
+
+        Returns:
+            The separated waveform, shaped like the input but for a 1-D input, which gives
+            (1, time). Channels of a multichannel input are separated independently by a mono
+            model; with mono input, axis -2 is Asteroid's source axis (one source).
+        """
+        if (query is None) == (condition is None):
+            raise AudioSepError("give exactly one of `query` (text) or `condition` (embeddings)")
+        squeeze = wav.dim() < 3
+        if wav.dim() == 1:
+            wav = wav[None, None]
+        elif wav.dim() == 2:
+            wav = wav[None]
+        b, c, t = wav.shape
+        if condition is None:
+            queries = [query] * b if isinstance(query, str) else list(query)
+            if len(queries) != b:
+                raise AudioSepError(f"{len(queries)} queries for a batch of {b} mixtures")
+            condition = self.embed_queries(queries)
+        condition = torch.as_tensor(condition, device=wav.device)
+        if condition.dim() == 1:
+            condition = condition[None].expand(b, -1)
+        # Channels are separated independently (the released model is mono).
+        if c != self.in_channels and self.in_channels == 1:
+            out = self(wav.reshape(b * c, 1, t), condition.repeat_interleave(c, dim=0))
+            out = out.reshape(b, c, t)
+        else:
+            out = self(wav, condition)
+        if squeeze:
+            out = out[0]
+        return out
+
+    # ------------------------------------------------------------------ serialisation
+    def get_model_args(self) -> dict:
+        """Arguments that rebuild this model (plain types only)."""
+        args = dict(self._args)
+        args["query_encoder"] = self.query_encoder_spec
+        return args
+
+    def get_state_dict(self) -> dict:
+        """The separator's weights only (the frozen query encoder is rebuilt from its spec)."""
+        return {k: v for k, v in self.state_dict().items()}
+
+    def serialize(self) -> dict:
+        """Asteroid package ``{model_name, model_args, state_dict, infos}`` of plain types.
+
+        Asteroid 0.7.0 stores ``torch.__version__`` as a ``TorchVersion`` object, which
+        ``torch.load(weights_only=True)`` (the default since torch 2.6) rejects; versions are
+        stored as strings here.
+        """
+        conf = super().serialize()
+        conf["infos"]["software_versions"] = {
+            k: str(v) for k, v in conf["infos"]["software_versions"].items()
+        }
+        from .. import __version__
+
+        conf["infos"]["software_versions"]["asteroid_audiosep_version"] = __version__
+        conf["infos"]["num_parameters"] = sum(p.numel() for p in self.parameters())
+        return conf
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_conf_or_path, *args, **kwargs) -> "AudioSep":
+        """Load a package written by :meth:`serialize` (path, URL, known name or dict).
+
+        Known names (e.g. ``"audiosep-base"``) are downloaded and converted first, see
+        :func:`asteroid_audiosep.official.resolve_model`.
+        """
+        if isinstance(pretrained_model_conf_or_path, (str, bytes)) or hasattr(
+            pretrained_model_conf_or_path, "__fspath__"
+        ):
+            from ..official import resolve_model
+
+            pretrained_model_conf_or_path = str(resolve_model(pretrained_model_conf_or_path))
+        return super().from_pretrained(pretrained_model_conf_or_path, *args, **kwargs)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Number of STFT frames of a signal of ``num_samples`` samples (centered frames)."""
+        return num_samples // self.hop_length + 1
+
+    @property
+    def time_pool_factor(self) -> int:
+        """Frames are padded to a multiple of this inside the network."""
+        return self.separator.time_factor
