@@ -81,7 +81,11 @@ class QueryEncoder(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.spec().items() if k != "type")
+        try:
+            spec = self.spec()
+        except AudioSepError:
+            return ""
+        return ", ".join(f"{k}={v!r}" for k, v in spec.items() if k != "type")
 
 
 def register_query_encoder(name: str, cls_or_path: Union[str, Callable]) -> None:

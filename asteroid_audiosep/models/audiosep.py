@@ -1,4 +1,5 @@
 """AudioSep: a text-queried source separator as a serialisable Asteroid ``BaseModel``."""
+import warnings
 from typing import Optional, Sequence, Union
 
 import torch
@@ -143,7 +144,11 @@ class AudioSep(BaseModel):
         encoder.requires_grad_(False).eval().to(self.window.device)
         self.__dict__["_query_encoder"] = encoder
         if update_spec:
-            self.query_encoder_spec = _plain(encoder.spec())
+            try:
+                self.query_encoder_spec = _plain(encoder.spec())
+            except AudioSepError as err:  # e.g. an in-memory embedding table
+                warnings.warn(f"the query encoder will not be saved with the model: {err}")
+                self.query_encoder_spec = None
         return self
 
     @torch.no_grad()
@@ -246,8 +251,12 @@ class AudioSep(BaseModel):
         """
         wav = self._check_inputs(wav, condition)
         condition = condition.to(wav.dtype)
+        length = wav.shape[-1]
+        # Centered frames use reflect padding, which needs more than n_fft // 2 samples.
+        if length <= self.n_fft // 2:
+            wav = torch.nn.functional.pad(wav, (0, self.n_fft // 2 + 1 - length))
         spec = self.stft(wav)
-        return self.istft(self.separate_spectrogram(spec, condition), wav.shape[-1])
+        return self.istft(self.separate_spectrogram(spec, condition), wav.shape[-1])[..., :length]
 
     def forward_wav(self, wav: torch.Tensor, query=None, condition=None, **kwargs) -> torch.Tensor:
         """Waveform in, waveform out, for :mod:`asteroid.separate` and ``asteroid-infer``.
