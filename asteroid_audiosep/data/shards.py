@@ -1,0 +1,297 @@
+"""Sharded tar archives (webdataset) of captioned clips: writing them from a datafile and
+streaming random training segments from them."""
+import io
+import json
+import logging
+import os
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+from tqdm import tqdm
+
+from ..audio import AUDIO_EXTENSIONS, load_audio, resample
+from ..errors import AudioSepError
+from .datafile import datafile_infos, read_datafile, write_json_atomic
+from .datasets import crop_or_pad
+
+PathLike = Union[str, os.PathLike]
+
+logger = logging.getLogger(__name__)
+
+#: Index file that :func:`write_shards` writes next to the shards.
+SHARD_INDEX = "shards.json"
+_AUDIO_KEYS = tuple(ext.lstrip(".") for ext in AUDIO_EXTENSIONS)
+
+
+def _encode_flac(wav: torch.Tensor, sample_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, wav.numpy().T, sample_rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def write_shards(
+    datafile: PathLike,
+    out_dir: PathLike,
+    max_count: int = 1000,
+    sample_rate: Optional[int] = None,
+    prefix: str = "shard",
+) -> List[Path]:
+    """Pack the clips of a datafile into webdataset tar shards.
+
+    Each sample holds the audio (the original file's bytes under its extension, or, with
+    ``sample_rate``, a 16-bit FLAC resampled to that rate, mono) and a ``json`` with
+    ``captions``, ``labels``, the original ``wav`` path and the entry ``index``. Missing or
+    unreadable clips are logged and left out. Each shard is written to a temporary file
+    and renamed; ``shards.json`` (shard names, counts, every caption, provenance) is written
+    last. Shards are reproducible (fixed member times).
+
+    Args:
+        datafile: the datafile to pack.
+        out_dir: folder receiving ``{prefix}-000000.tar``, ... and ``shards.json``.
+        max_count: samples per shard.
+        sample_rate: re-encode audio at this rate (None: keep the files as they are).
+        prefix: file name prefix of the shards.
+
+    Returns:
+        Paths of the written shards.
+
+    Raises:
+        AudioSepError: ``max_count`` < 1, or no clip could be packed.
+    """
+    import webdataset as wds  # optional dependency (``data`` extra)
+
+    if max_count < 1:
+        raise AudioSepError(f"max_count must be >= 1, got {max_count}")
+    entries = read_datafile(datafile)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shards: List[Dict[str, Any]] = []
+    paths: List[Path] = []
+    writer, tmp, count, skipped = None, None, 0, 0
+
+    def close_shard():
+        nonlocal writer, tmp
+        if writer is None:
+            return
+        writer.close()
+        final = out_dir / f"{prefix}-{len(paths):06d}.tar"
+        os.replace(tmp, final)
+        paths.append(final)
+        shards.append({"url": final.name, "count": count})
+        writer, tmp = None, None
+
+    try:
+        for index, entry in enumerate(tqdm(entries, desc="writing shards", unit="clip")):
+            path = Path(entry["wav"])
+            try:
+                if sample_rate is None:
+                    sf.info(str(path))  # fails on missing and corrupt files
+                    audio_key, audio = path.suffix.lower().lstrip("."), path.read_bytes()
+                    if audio_key not in _AUDIO_KEYS:
+                        raise AudioSepError(f"unsupported audio extension {path.suffix}")
+                else:
+                    wav, _ = load_audio(path, sample_rate=sample_rate, mono=True)
+                    audio_key, audio = "flac", _encode_flac(wav, sample_rate)
+            except (AudioSepError, OSError, RuntimeError) as err:
+                logger.warning("leaving out %s: %s", path, err)
+                skipped += 1
+                continue
+            if writer is None:
+                fd, tmp = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tar.tmp", dir=out_dir)
+                writer = wds.TarWriter(os.fdopen(fd, "wb"), encoder=False, mtime=0.0)
+                count = 0
+            meta = {"captions": entry["captions"], "labels": entry["labels"], "wav": str(path), "index": index}
+            writer.write({"__key__": f"{index:09d}", audio_key: audio, "json": json.dumps(meta).encode("utf-8")})
+            count += 1
+            if count >= max_count:
+                close_shard()
+        close_shard()
+    finally:
+        if writer is not None:
+            writer.close()
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    if not paths:
+        raise AudioSepError(f"no clip of {datafile} could be packed into shards")
+    if skipped:
+        logger.warning("%d of %d clips of %s were left out of the shards", skipped, len(entries), datafile)
+    captions = sorted({c for e in entries for c in e["captions"]})
+    write_json_atomic(
+        out_dir / SHARD_INDEX,
+        {"shards": shards, "num_samples": sum(s["count"] for s in shards), "captions": captions,
+         "infos": datafile_infos(datafile), "sample_rate": sample_rate},
+    )
+    return paths
+
+
+def _list_shards(shards: Union[PathLike, Sequence[PathLike]]) -> Tuple[List[str], Optional[dict]]:
+    """Shard paths from a folder, an index file, a brace pattern, or a list of paths."""
+    if isinstance(shards, (list, tuple)):
+        return [str(s) for s in shards], None
+    path = Path(shards)
+    if path.is_dir():
+        path = path / SHARD_INDEX if (path / SHARD_INDEX).is_file() else path
+        if path.is_dir():
+            found = sorted(str(p) for p in path.glob("*.tar"))
+            if not found:
+                raise AudioSepError(f"no .tar shard in {path}")
+            return found, None
+    if path.suffix == ".json":
+        try:
+            index = json.loads(path.read_text(encoding="utf-8"))
+            return [str(path.parent / s["url"]) for s in index["shards"]], index
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise AudioSepError(f"cannot read shard index {path}: {err}") from err
+    from webdataset.shardlists import expand_urls
+
+    return list(expand_urls(str(shards))), None
+
+
+class LASSShardDataset(IterableDataset):
+    """Random training segments streamed from webdataset shards (see :func:`write_shards`).
+
+    Yields the same items as :class:`~.datasets.LASSTrainDataset`: ``waveform`` (1, T)
+    float32 mono at ``sample_rate``, a random ``caption`` and the clip ``index``. Shards
+    are split across distributed ranks and data-loader workers, and shuffled per epoch
+    (:meth:`set_epoch`) from ``seed``; samples are further shuffled in a buffer of
+    ``shuffle_buffer`` items. Corrupt samples are logged and skipped.
+
+    Args:
+        shards: a folder of shards (with or without ``shards.json``), an index file, a brace
+            pattern (``"out/shard-{000000..000009}.tar"``) or a list of tar paths.
+        sample_rate: output sample rate.
+        segment_seconds: segment length in seconds.
+        seed: seed of every random draw.
+        shuffle: shuffle shard order and samples.
+        shuffle_buffer: size of the sample shuffle buffer (0: none).
+
+    Attributes:
+        shards: the shard paths.
+        num_samples: number of samples when the index file is known, else None.
+    """
+
+    dataset_name = "LASS (shards)"
+
+    def __init__(
+        self,
+        shards: Union[PathLike, Sequence[PathLike]],
+        sample_rate: int,
+        segment_seconds: float = 5.0,
+        seed: int = 0,
+        shuffle: bool = True,
+        shuffle_buffer: int = 256,
+    ):
+        super().__init__()
+        self.shards, self._index = _list_shards(shards)
+        if not self.shards:
+            raise AudioSepError(f"no shard found for {shards}")
+        missing = [s for s in self.shards if not os.path.isfile(s)]
+        if missing:
+            raise AudioSepError(f"{len(missing)} of {len(self.shards)} shards are missing: {missing[:5]}")
+        self.sample_rate = int(sample_rate)
+        self.segment_seconds = float(segment_seconds)
+        self.segment_samples = int(round(self.segment_seconds * self.sample_rate))
+        self.seed = int(seed)
+        self.shuffle = shuffle
+        self.shuffle_buffer = int(shuffle_buffer)
+        self.num_samples = self._index.get("num_samples") if self._index else None
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose shard order, segments and captions the stream follows."""
+        self.epoch = int(epoch)
+
+    def captions(self) -> List[str]:
+        """Every caption of the shards (from the index file, else by reading the shards)."""
+        if self._index and "captions" in self._index:
+            return list(self._index["captions"])
+        captions = set()
+        for sample in self._samples(self.shards):
+            try:
+                captions.update(json.loads(sample["json"])["captions"])
+            except (KeyError, ValueError):
+                continue
+        return sorted(captions)
+
+    def _my_shards(self) -> List[str]:
+        shards = list(self.shards)
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(shards))
+            shards = [shards[k] for k in order]
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        worker = get_worker_info()
+        wid, nworkers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        part = shards[rank * nworkers + wid :: world * nworkers]
+        if not part:
+            logger.warning("%d shards for %d ranks x %d workers: this one gets none", len(shards), world, nworkers)
+        return part
+
+    @staticmethod
+    def _samples(shards: Sequence[str]) -> Iterator[Dict[str, Any]]:
+        import webdataset as wds
+
+        def warn(err: Exception) -> bool:
+            logger.warning("skipping a corrupt part of a shard: %s", err)
+            return True
+
+        yield from wds.tarfile_samples([{"url": s} for s in shards], handler=warn)
+
+    def _decode(self, sample: Dict[str, Any]) -> Dict[str, Any]:
+        meta = json.loads(sample["json"])
+        captions = meta["captions"]
+        key = next(k for k in _AUDIO_KEYS if k in sample)
+        data, rate = sf.read(io.BytesIO(sample[key]), dtype="float32", always_2d=True)
+        if data.shape[0] == 0 or not captions:
+            raise AudioSepError("empty audio or no caption")
+        wav = torch.from_numpy(np.ascontiguousarray(data.T)).mean(dim=0, keepdim=True)
+        wav = resample(wav, rate, self.sample_rate)
+        seed = zlib.crc32(f"{sample.get('__url__', '')}/{sample['__key__']}".encode())
+        rng = np.random.default_rng([self.seed, self.epoch, seed])
+        caption = captions[int(rng.integers(len(captions)))]
+        return dict(waveform=crop_or_pad(wav, self.segment_samples, rng), caption=caption, index=int(meta.get("index", -1)))
+
+    def _decoded(self, sample: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        try:
+            return self._decode(sample)
+        except Exception as err:  # corrupt audio or json: never stop the epoch
+            logger.warning("skipping corrupt sample %s: %s", sample.get("__key__"), err)
+            return None
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        buffer: List[Dict[str, Any]] = []  # encoded samples: small, decoded when drawn
+        for sample in self._samples(self._my_shards()):
+            if self.shuffle and self.shuffle_buffer > 1:
+                buffer.append(sample)
+                if len(buffer) < self.shuffle_buffer:
+                    continue
+                sample = buffer.pop(int(rng.integers(len(buffer))))
+            item = self._decoded(sample)
+            if item is not None:
+                yield item
+        while buffer:
+            item = self._decoded(buffer.pop(int(rng.integers(len(buffer)))))
+            if item is not None:
+                yield item
+
+    def get_infos(self) -> Dict[str, Any]:
+        """Dataset name, task, licences and size (provenance for a published model)."""
+        infos = (self._index or {}).get("infos", {})
+        return dict(
+            dataset=self.dataset_name,
+            sources=[infos.get("dataset", "unknown")],
+            task="language-queried audio source separation",
+            licenses=infos.get("licenses", []),
+            num_clips=self.num_samples,
+            num_shards=len(self.shards),
+            sample_rate=self.sample_rate,
+            segment_seconds=self.segment_seconds,
+        )
