@@ -5,6 +5,11 @@ Importing the package registers :class:`AudioSep` with Asteroid, so that
 """
 __version__ = "0.1.0"
 
+import warnings as _warnings
+
+# torchmetrics 0.11 (pinned by asteroid 0.7) warns about pkg_resources at every import.
+_warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
 from asteroid import models as _asteroid_models
 
 from .errors import AudioSepError
