@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""Recipe configuration: one YAML per setup, command-line overrides, required-value checks.
+
+As a script (called by run.sh):
+    config.py resolve --conf conf/mini.yaml --out exp/mini/config.yaml [--section.key value ...]
+    config.py check --config exp/mini/config.yaml --stages 0-5
+    config.py get --config exp/mini/config.yaml section.key
+As a module (the recipe steps): ``load_config(path)``, ``apply_overrides(cfg, argv)``.
+
+A value ``???`` in a YAML file is a required setting: ``check`` names every one left unset and
+the option that sets it. ``resolve`` writes the experiment's resolved config once; later calls
+reuse it and apply new overrides on top, so ``./run.sh --stage 3`` evaluates what was trained.
+"""
+import argparse
+import copy
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import yaml
+
+REQUIRED = "???"
+
+
+class ConfigError(SystemExit):
+    """A configuration problem: printed as one message, exit status 1."""
+
+    def __init__(self, message: str):
+        super().__init__(f"config error: {message}")
+
+
+def load_config(path) -> Dict[str, Any]:
+    """Read a YAML config (a mapping)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path} not found")
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections")
+    return cfg
+
+
+def save_config(cfg: Dict[str, Any], path) -> None:
+    """Write a config atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False, default_flow_style=None)
+    os.replace(tmp, path)
+
+
+def get_value(cfg: Dict[str, Any], dotted: str, default: Any = None) -> Any:
+    """``cfg["a"]["b"]`` for ``"a.b"``, or ``default`` when absent."""
+    node: Any = cfg
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def set_value(cfg: Dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``cfg["a"]["b"] = value`` for ``"a.b"``, creating sections as needed."""
+    keys = dotted.split(".")
+    node = cfg
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def parse_overrides(argv: Sequence[str]) -> List[tuple]:
+    """``["--a.b", "3", "--c=x"]`` -> ``[("a.b", 3), ("c", "x")]`` (values parsed as YAML)."""
+    pairs, items, i = [], list(argv), 0
+    while i < len(items):
+        arg = items[i]
+        if not arg.startswith("--"):
+            raise ConfigError(f"expected --section.key value, got {arg!r}")
+        if "=" in arg:
+            key, raw = arg[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(items):
+                raise ConfigError(f"option {arg} needs a value")
+            key, raw = arg[2:], items[i + 1]
+            i += 2
+        pairs.append((key, yaml.safe_load(raw) if raw != "" else "")) 
+    return pairs
+
+
+def apply_overrides(cfg: Dict[str, Any], argv: Sequence[str]) -> Dict[str, Any]:
+    """A copy of ``cfg`` with the command-line overrides applied."""
+    cfg = copy.deepcopy(cfg)
+    for key, value in parse_overrides(argv):
+        set_value(cfg, key, value)
+    return cfg
+
+
+def missing_values(cfg: Any, prefix: str = "") -> List[str]:
+    """Dotted names of every required (``???``) value still unset."""
+    if isinstance(cfg, dict):
+        out = []
+        for key, value in cfg.items():
+            out += missing_values(value, f"{prefix}{key}.")
+        return out
+    return [prefix[:-1]] if cfg == REQUIRED else []
+
+
+def stage_prerequisites(cfg: Dict[str, Any], stage: int) -> List[tuple]:
+    """(path, what to run) pairs that must exist before ``stage`` runs on its own."""
+    exp = Path(get_value(cfg, "paths.exp_dir", "exp"))
+    need = {
+        1: [(exp / "done" / "stage0", "stage 0 (data preparation)")],
+        2: [(exp / "done" / "stage1", "stage 1 (validation/evaluation mixtures)")],
+        3: [(exp / "best_model.pth", "stage 2 (training, or the import of the released checkpoint)"),
+            (exp / "done" / "stage1", "stage 1 (evaluation mixtures)")],
+        4: [(exp / "best_model.pth", "stage 2 (training, or the import of the released checkpoint)"),
+            (exp / "done" / "stage1", "stage 1 (enhancement set)")],
+        5: [(exp / "done" / "stage3", "stage 3 (evaluation)")],
+    }
+    return need.get(stage, [])
+
+
+def _parse_stages(text: str) -> range:
+    first, _, last = text.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("resolve", help="write the experiment's resolved config")
+    p.add_argument("--conf", required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("check", help="check required values and stage prerequisites")
+    p.add_argument("--config", required=True)
+    p.add_argument("--stages", default="0-5")
+    p = sub.add_parser("get", help="print one value")
+    p.add_argument("--config", required=True)
+    p.add_argument("key")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "resolve":
+        out = Path(args.out)
+        base = load_config(out if out.is_file() else args.conf)
+        cfg = apply_overrides(base, rest)
+        if cfg != base or not out.is_file():
+            save_config(cfg, out)
+        return 0
+    if rest:
+        parser.error(f"unexpected arguments {rest}")
+    cfg = load_config(args.config)
+    if args.command == "get":
+        value = get_value(cfg, args.key)
+        print("" if value is None else (yaml.safe_dump(value).strip() if isinstance(value, (dict, list)) else value))
+        return 0
+    missing = missing_values(cfg)
+    if missing:
+        lines = "\n".join(f"  {k}: set it with --{k} VALUE (or in the YAML file)" for k in missing)
+        raise ConfigError(f"required settings are not set in {args.config}:\n{lines}")
+    stages = _parse_stages(args.stages)
+    for stage in stages:
+        for path, what in stage_prerequisites(cfg, stage):
+            produced_here = any(s < stage for s in stages)
+            if not produced_here and not Path(path).exists():
+                raise ConfigError(
+                    f"stage {stage} needs {path}, which is missing: run {what} first, e.g. "
+                    f"./run.sh --stage {max(0, stage - 1)} --stop_stage {stage} (same --conf/--tag)"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
