@@ -89,7 +89,7 @@ def parse_overrides(argv: Sequence[str]) -> List[tuple]:
                 raise ConfigError(f"option {arg} needs a value")
             key, raw = arg[2:], items[i + 1]
             i += 2
-        pairs.append((key, yaml.safe_load(raw) if raw != "" else "")) 
+        pairs.append((key, yaml.safe_load(raw) if raw != "" else ""))
     return pairs
 
 
@@ -112,16 +112,15 @@ def missing_values(cfg: Any, prefix: str = "") -> List[str]:
 
 
 def stage_prerequisites(cfg: Dict[str, Any], stage: int) -> List[tuple]:
-    """(path, what to run) pairs that must exist before ``stage`` runs on its own."""
+    """(path, producing stage, what to run) for what must exist before ``stage`` runs."""
     exp = Path(get_value(cfg, "paths.exp_dir", "exp"))
+    model = (exp / "best_model.pth", 2, "stage 2 (training, or the import of the released checkpoint)")
     need = {
-        1: [(exp / "done" / "stage0", "stage 0 (data preparation)")],
-        2: [(exp / "done" / "stage1", "stage 1 (validation/evaluation mixtures)")],
-        3: [(exp / "best_model.pth", "stage 2 (training, or the import of the released checkpoint)"),
-            (exp / "done" / "stage1", "stage 1 (evaluation mixtures)")],
-        4: [(exp / "best_model.pth", "stage 2 (training, or the import of the released checkpoint)"),
-            (exp / "done" / "stage1", "stage 1 (enhancement set)")],
-        5: [(exp / "done" / "stage3", "stage 3 (evaluation)")],
+        1: [(exp / "done" / "stage0", 0, "stage 0 (data preparation)")],
+        2: [(exp / "done" / "stage1", 1, "stage 1 (validation/evaluation mixtures)")],
+        3: [model, (exp / "done" / "stage1", 1, "stage 1 (evaluation mixtures)")],
+        4: [model, (exp / "done" / "stage1", 1, "stage 1 (enhancement set)")],
+        5: [(exp / "done" / "stage3", 3, "stage 3 (evaluation)")],
     }
     return need.get(stage, [])
 
@@ -164,12 +163,11 @@ def main(argv=None) -> int:
         raise ConfigError(f"required settings are not set in {args.config}:\n{lines}")
     stages = _parse_stages(args.stages)
     for stage in stages:
-        for path, what in stage_prerequisites(cfg, stage):
-            produced_here = any(s < stage for s in stages)
-            if not produced_here and not Path(path).exists():
+        for path, producer, what in stage_prerequisites(cfg, stage):
+            if producer not in stages and not Path(path).exists():
                 raise ConfigError(
                     f"stage {stage} needs {path}, which is missing: run {what} first, e.g. "
-                    f"./run.sh --stage {max(0, stage - 1)} --stop_stage {stage} (same --conf/--tag)"
+                    f"./run.sh --stage {producer} --stop_stage {stage} (same --conf/--tag)"
                 )
     return 0
 
