@@ -25,7 +25,7 @@ PathLike = Union[str, os.PathLike]
 #: Columns that never hold a text query.
 NON_QUERY_COLUMNS = frozenset(
     {"idx", "id", "file_id", "class", "class_id", "dataset", "snr_db", "scale", "target_lufs",
-     "background_lufs", "start", "duration", "split", "index"}
+     "background_lufs", "start", "duration", "split", "index", "noise_class"}
 )
 _WAV_COLUMN = re.compile(r".*wav\d*(\.\d+)?$")
 
