@@ -80,7 +80,9 @@ def test_nan_poisons_the_plain_means_but_not_audioset():
 
 def test_aggregate_results_per_dataset_and_query_type():
     table = aggregate_results(crafted_table(), metrics=["sdri", "si_sdr"])
-    assert list(table.columns) == ["dataset", "query_type", "n_items", "aggregation", "sdri", "si_sdr"]
+    assert list(table.columns) == [
+        "dataset", "query_type", "n_items", "aggregation", "sdri", "si_sdr"
+    ]
     keyed = table.set_index(["dataset", "query_type"])
     assert keyed.loc[("ESC-50", "caption"), "n_items"] == 3
     assert keyed.loc[("audioset", "label"), "aggregation"] == MEAN_OF_CLASS_MEDIANS

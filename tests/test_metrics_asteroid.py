@@ -1,4 +1,4 @@
-"""Asteroid's ``get_metrics`` as extra columns, and how its BSS-eval SDR differs from the released SDR."""
+"""Asteroid's ``get_metrics`` as extra columns; how its BSS-eval SDR differs from the released."""
 import numpy as np
 import pytest
 from scipy.signal import lfilter

@@ -4,7 +4,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from torchmetrics.functional import scale_invariant_signal_distortion_ratio, signal_noise_ratio
+from torchmetrics.functional import (
+    scale_invariant_signal_distortion_ratio,
+    signal_noise_ratio,
+)
 
 from asteroid_audiosep.errors import AudioSepError
 from asteroid_audiosep.metrics import SI_SDR_EPS, sdr, sdri, si_sdr, si_sdri

@@ -1,6 +1,7 @@
 """PESQ, STOI, segmental SNR, LLR, WSS and the composite measures (Hu & Loizou, 2008)."""
 import math
 import warnings
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -16,10 +17,10 @@ from asteroid_audiosep.metrics import (
     log_likelihood_ratio,
     pesq,
     segmental_snr,
+    speech_quality,
     stoi,
     weighted_spectral_slope,
 )
-from asteroid_audiosep.metrics import speech_quality
 
 
 def speech_like(sample_rate: int, seconds: float = 3.0, seed: int = 0) -> np.ndarray:
@@ -33,7 +34,8 @@ def speech_like(sample_rate: int, seconds: float = 3.0, seed: int = 0) -> np.nda
     pulses = np.diff(np.floor(np.cumsum(f0) / sample_rate), prepend=0.0)
     excitation = lfilter([1.0], [1.0, -0.9], pulses) + 0.05 * rng.standard_normal(t.size)
     x = np.zeros_like(t)
-    for centre, bandwidth, gain in ((600, 90, 1.0), (1100, 110, 0.6), (2500, 170, 0.3), (3500, 250, 0.15)):
+    formants = ((600, 90, 1.0), (1100, 110, 0.6), (2500, 170, 0.3), (3500, 250, 0.15))
+    for centre, bandwidth, gain in formants:
         r = np.exp(-np.pi * bandwidth / sample_rate)
         theta = 2 * np.pi * centre / sample_rate
         x += gain * lfilter([1 - r], [1, -2 * r * np.cos(theta), r * r], excitation)
@@ -92,14 +94,16 @@ def test_identical_signals_give_the_maxima(clean16):
 
 
 def test_scores_fall_monotonically_as_noise_is_added(clean16):
-    rows = [enhancement_metrics(clean16, with_white_noise(clean16, snr), 16000) for snr in (30, 20, 10, 0)]
+    rows = [
+        enhancement_metrics(clean16, with_white_noise(clean16, snr), 16000) for snr in (30, 20, 10, 0)
+    ]
     for name in ("pesq", "csig", "cbak", "covl", "ssnr", "stoi"):
         values = [row[name] for row in rows]
-        assert all(a > b for a, b in zip(values, values[1:])), (name, values)
+        assert all(a > b for a, b in pairwise(values)), (name, values)
     wss = [row["wss"] for row in rows]
-    assert all(a < b for a, b in zip(wss, wss[1:])), wss
+    assert all(a < b for a, b in pairwise(wss)), wss
     llr = [row["llr"] for row in rows]  # distortion: rises, saturating at its clip value 2
-    assert all(a <= b for a, b in zip(llr, llr[1:])) and llr[0] < llr[-1] <= 2.0, llr
+    assert all(a <= b for a, b in pairwise(llr)) and llr[0] < llr[-1] <= 2.0, llr
 
 
 @pytest.mark.parametrize("sample_rate, pinned", [(16000, PINNED_16K_20DB), (8000, PINNED_8K_20DB)])
@@ -133,8 +137,9 @@ def test_composite_is_its_regressions_of_its_components(clean16):
 
 def test_segmental_snr_hand_computed(clean16):
     # a gain error gives the same SNR in every frame: 10 log10(1 / 0.5^2)
-    assert segmental_snr(clean16, 0.5 * clean16, 16000) == pytest.approx(10 * math.log10(4), abs=1e-9)
-    assert segmental_snr(clean16, -clean16, 16000) == pytest.approx(-10 * math.log10(4), abs=1e-9)
+    six_db = 10 * math.log10(4)
+    assert segmental_snr(clean16, 0.5 * clean16, 16000) == pytest.approx(six_db, abs=1e-9)
+    assert segmental_snr(clean16, -clean16, 16000) == pytest.approx(-six_db, abs=1e-9)
     assert segmental_snr(clean16, clean16 * (1 + 1e-3), 16000) == 35.0  # 60 dB, clipped
     assert segmental_snr(clean16, clean16 * 1e3, 16000) == -10.0  # about -60 dB, clipped
     # a digitally silent reference frame scores the floor even when the estimate matches it

@@ -14,6 +14,9 @@ from .aggregation import (
     canonical_dataset,
 )
 from .asteroid_bridge import ASTEROID_METRICS, asteroid_metrics
+from .enhancement import ENHANCEMENT_METRICS, enhancement_metrics
+from .perceptual import pesq, stoi
+from .separation import SDR_ENERGY_FLOOR, SI_SDR_EPS, sdr, sdri, si_sdr, si_sdri
 from .speech_quality import (
     composite,
     composite_ratings,
@@ -21,9 +24,6 @@ from .speech_quality import (
     segmental_snr,
     weighted_spectral_slope,
 )
-from .enhancement import ENHANCEMENT_METRICS, enhancement_metrics
-from .perceptual import pesq, stoi
-from .separation import SDR_ENERGY_FLOOR, SI_SDR_EPS, sdr, sdri, si_sdr, si_sdri
 
 __all__ = [
     "ASTEROID_METRICS",

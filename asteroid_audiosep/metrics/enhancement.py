@@ -2,8 +2,8 @@
 import math
 from typing import Dict
 
-from .speech_quality import composite, segmental_snr
 from .perceptual import Signal, pesq, stoi
+from .speech_quality import composite, segmental_snr
 
 #: The per-utterance enhancement columns, in the order the report shows them.
 ENHANCEMENT_METRICS = ("pesq", "csig", "cbak", "covl", "ssnr", "stoi", "llr", "wss")

@@ -65,7 +65,7 @@ CRITICAL_BAND_WIDTHS = (
 _K_MAX = 20.0  # Klatt's global-peak weighting constant
 _K_LOCMAX = 1.0  # Klatt's local-peak weighting constant
 
-# The composite regressions of Hu & Loizou (2008): intercept and weights of (PESQ, LLR, WSS, segSNR).
+# The regressions of Hu & Loizou (2008): intercept, weights of PESQ, LLR, WSS and segSNR.
 _REGRESSIONS = {
     "csig": (3.093, 0.603, -1.029, -0.009, 0.0),
     "cbak": (1.634, 0.478, 0.0, -0.007, 0.063),
