@@ -92,6 +92,14 @@ def test_numpy_in_numpy_out_torch_in_torch_out_and_gradients():
     assert est_t.grad is not None and torch.isfinite(est_t.grad).all()
 
 
+def test_mixed_numpy_and_torch_inputs_give_a_tensor():
+    rng = np.random.default_rng(3)
+    ref, est, mix = rng.standard_normal((3, 2, 50))
+    out = sdri(torch.tensor(ref, dtype=torch.float32), est, mix)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+    np.testing.assert_allclose(out.numpy(), sdri(ref, est, mix), atol=1e-4)
+
+
 def test_user_errors_raise_audiosep_error():
     with pytest.raises(AudioSepError, match="same shape"):
         sdr(np.zeros(10), np.zeros(11))

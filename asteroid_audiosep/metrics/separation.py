@@ -65,6 +65,9 @@ def _as_float64(**signals: Signal) -> Tuple[Tuple[torch.Tensor, ...], Callable]:
                 "trim or pad the estimate to the reference's length first"
             )
         tensors.append(t)
+    devices = [t.device for t in tensors if t.device.type != "cpu"]
+    if devices:  # numpy inputs join the tensors' device
+        tensors = [t.to(devices[0]) for t in tensors]
 
     def back(result: torch.Tensor) -> Signal:
         if all_numpy:
