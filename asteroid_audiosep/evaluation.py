@@ -176,8 +176,9 @@ def evaluate_separation(
             if extra_metrics:
                 from .metrics import asteroid_metrics
 
-                scores = asteroid_metrics(mix[k], ref[k], est[k], model.sample_rate, metrics=list(extra_metrics))
-                row.update({f"asteroid_{m}": scores[m] for m in extra_metrics})
+                row.update(asteroid_metrics(mix[k].numpy(), ref[k].numpy(), est[k].numpy(),
+                                            int(model.sample_rate), metrics=list(extra_metrics),
+                                            with_input=False))
             if estimates_dir is not None and count < num_estimates:
                 folder = Path(estimates_dir) / str(b["id"])
                 for name, wav in (("mixture", mix[k]), ("target", ref[k]), ("estimate", est[k])):

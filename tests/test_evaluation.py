@@ -103,3 +103,12 @@ def test_enhancement_rows_for_noisy_and_system(model, tmp_path):
     assert {"pesq", "csig", "cbak", "covl", "ssnr", "stoi"} <= set(df.columns)
     assert (tmp_path / "enh" / "u1.wav").is_file()
     assert df.loc[0, "pesq"] > 1.0
+
+
+def test_asteroid_metrics_as_extra_columns(model, eval_set, tmp_path):
+    dataset = LASSEvalDataset(eval_set, sample_rate=16000)
+    out = evaluate_separation(model, dataset, tmp_path / "r.csv", "mini", "caption", embed=make_embed()[0],
+                              extra_metrics=("si_sdr", "sdr"), progress=False)
+    df = pd.read_csv(out)
+    assert {"asteroid_si_sdr", "asteroid_sdr"} <= set(df.columns)
+    assert np.isfinite(df["asteroid_sdr"]).all()
