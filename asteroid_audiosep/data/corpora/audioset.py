@@ -1,0 +1,100 @@
+"""AudioSet: segment lists with label ids + class names -> captioned training datafiles.
+
+Published layout (https://research.google.com/audioset/download.html)::
+
+    <root>/balanced_train_segments.csv     # YTID, start_seconds, end_seconds, positive_labels
+    <root>/unbalanced_train_segments.csv   # (3 header lines starting with '#')
+    <root>/eval_segments.csv
+    <root>/class_labels_indices.csv        # index, mid, display_name   (and/or ontology.json)
+    <root>/audio/...                       # downloaded clips: Y<YTID>.wav, <YTID>.wav,
+                                           # <YTID>_<start>.wav ... in any sub-folders
+"""
+import json
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+from ...errors import AudioSepError
+from .common import attach_audio, index_audio, read_table, require_file, write_corpus_datafile, youtube_id_keys
+
+PathLike = Union[str, os.PathLike]
+
+SPLITS = ("balanced_train", "unbalanced_train", "eval")
+
+
+def read_class_names(root: PathLike) -> Dict[str, str]:
+    """Label id (mid, e.g. ``/m/09x0r``) -> display name, from ``class_labels_indices.csv``
+    or, when absent, ``ontology.json``."""
+    root = Path(root)
+    if (root / "class_labels_indices.csv").is_file():
+        rows = read_table(root / "class_labels_indices.csv")
+        return {mid: name for _, mid, name, *_ in rows}
+    ontology = require_file(root / "ontology.json", "AudioSet class names (class_labels_indices.csv or ontology.json)")
+    try:
+        return {node["id"]: node["name"] for node in json.loads(ontology.read_text(encoding="utf-8"))}
+    except (ValueError, KeyError, TypeError) as err:
+        raise AudioSepError(f"cannot read {ontology}: {err}") from err
+
+
+def read_segments(path: PathLike, names: Dict[str, str]) -> List[Dict]:
+    """Clips of one segments CSV: ``ytid``, ``start``, ``labels`` (display names) and
+    ``captions`` (the labels joined by ", ")."""
+    clips = []
+    for row in read_table(path, header=False, comment="#"):
+        if len(row) < 4:
+            raise AudioSepError(f"{path}: expected 'YTID, start, end, labels', got {row}")
+        ytid, start, _, mids = row[0], row[1], row[2], row[3]
+        unknown = [m for m in mids.split(",") if m not in names]
+        if unknown:
+            raise AudioSepError(f"{path}: label ids {unknown} of {ytid} are not in the class names file")
+        labels = [names[m] for m in mids.split(",")]
+        clips.append({"ytid": ytid, "start": float(start), "labels": labels, "captions": [", ".join(labels)]})
+    return clips
+
+
+def read_audioset_labels(root: PathLike, splits: Sequence[str] = SPLITS) -> Dict[str, List[str]]:
+    """YouTube id -> label names, over the given splits' segment lists that exist (used to
+    check tag overlap in the AudioCaps protocol)."""
+    root = Path(root)
+    names = read_class_names(root)
+    labels: Dict[str, List[str]] = {}
+    for split in splits:
+        path = root / f"{split}_segments.csv"
+        if path.is_file():
+            for clip in read_segments(path, names):
+                labels[clip["ytid"]] = clip["labels"]
+    return labels
+
+
+def prepare_audioset(
+    root: PathLike,
+    out_dir: PathLike,
+    splits: Sequence[str] = ("balanced_train", "unbalanced_train"),
+    audio_dir: Optional[PathLike] = None,
+    skip_missing: bool = True,
+) -> Dict[str, Path]:
+    """Write one datafile per split, ``audioset_<split>.json``; the caption of a clip is its
+    label names joined by ", " (also stored as ``labels``).
+
+    Args:
+        root: folder with the segment CSVs and class names.
+        out_dir: where the datafiles go.
+        splits: among ``balanced_train``, ``unbalanced_train``, ``eval``.
+        audio_dir: the downloaded audio (default ``<root>/audio``).
+        skip_missing: leave out clips that were not downloaded (with a warning).
+
+    Returns:
+        split -> datafile path.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise AudioSepError(f"unknown AudioSet splits {unknown}; choose among {SPLITS}")
+    names = read_class_names(root)
+    index = index_audio(Path(audio_dir) if audio_dir else root / "audio", youtube_id_keys)
+    written = {}
+    for split in splits:
+        clips = read_segments(require_file(root / f"{split}_segments.csv", f"AudioSet {split} list"), names)
+        clips = attach_audio(clips, index, "ytid", f"AudioSet {split}", skip_missing)
+        written[split] = write_corpus_datafile(out_dir / f"audioset_{split}.json", clips, "audioset")
+    return written

@@ -1,0 +1,158 @@
+"""What the corpus preparations share: finding downloaded audio by clip id, metadata
+readers, provenance, and writing datafiles that keep only clips whose audio exists."""
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+from tqdm import tqdm
+
+from ...audio import AUDIO_EXTENSIONS
+from ...errors import AudioSepError
+from ..datafile import write_datafile
+
+PathLike = Union[str, os.PathLike]
+
+logger = logging.getLogger(__name__)
+
+#: Provenance of each corpus, stored in the datafiles it produces (``get_infos``).
+CORPUS_INFOS: Dict[str, Dict] = {
+    "audioset": {"dataset": "AudioSet", "url": "https://research.google.com/audioset/",
+                 "licenses": [{"title": "AudioSet labels", "license": "CC BY 4.0"},
+                              {"title": "audio", "license": "YouTube videos, their uploaders' terms"}]},
+    "vggsound": {"dataset": "VGGSound", "url": "https://www.robots.ox.ac.uk/~vgg/data/vggsound/",
+                 "licenses": [{"title": "VGGSound annotations", "license": "CC BY 4.0"},
+                              {"title": "audio", "license": "YouTube videos, their uploaders' terms"}]},
+    "audiocaps": {"dataset": "AudioCaps", "url": "https://audiocaps.github.io/",
+                  "licenses": [{"title": "AudioCaps captions", "license": "MIT"},
+                               {"title": "audio", "license": "YouTube videos (AudioSet), their uploaders' terms"}]},
+    "clotho": {"dataset": "Clotho v2", "url": "https://zenodo.org/record/4783391",
+               "licenses": [{"title": "Clotho", "license": "see the Zenodo record (Freesound audio under CC licences)"}]},
+    "wavcaps": {"dataset": "WavCaps", "url": "https://huggingface.co/datasets/cvssp/WavCaps",
+                "licenses": [{"title": "WavCaps", "license": "academic use only; each source's own licence"}]},
+    "esc50": {"dataset": "ESC-50", "url": "https://github.com/karolpiczak/ESC-50",
+              "licenses": [{"title": "ESC-50", "license": "CC BY-NC 3.0"}]},
+    "music": {"dataset": "MUSIC", "url": "https://github.com/roudimit/MUSIC_dataset",
+              "licenses": [{"title": "audio", "license": "YouTube videos, their uploaders' terms"}]},
+    "voicebank_demand": {"dataset": "Voicebank-DEMAND", "url": "https://doi.org/10.7488/ds/2117",
+                         "licenses": [{"title": "Voicebank-DEMAND", "license": "CC BY 4.0"}]},
+}
+
+
+def caption_from_label(label: str) -> str:
+    """A class label as text: ``"chirping_birds"`` -> ``"chirping birds"``."""
+    return " ".join(label.replace("_", " ").split())
+
+
+def youtube_id_keys(stem: str) -> List[str]:
+    """Candidate YouTube ids (11 characters) of a downloaded file's name.
+
+    Covers the usual namings: ``{id}``, ``Y{id}`` (AudioSet tools, the released benchmark),
+    ``{id}_{start}`` / ``{id}_{start}_{end}`` and ``Y{id}_{start}...``.
+    """
+    keys = [stem]
+    if len(stem) >= 11:
+        keys.append(stem[:11])
+    if stem.startswith("Y") and len(stem) >= 12:
+        keys.append(stem[1:12])
+    return keys
+
+
+def index_audio(
+    roots: Union[PathLike, Sequence[PathLike]],
+    keys: Callable[[str], Iterable[str]] = lambda stem: [stem],
+) -> Dict[str, Path]:
+    """Map keys derived from file names to the audio files under some folders.
+
+    Args:
+        roots: folders searched recursively.
+        keys: file stem -> the keys it can be found by (default: the stem itself).
+
+    Returns:
+        key -> path; when two files give the same key the first (sorted) wins.
+
+    Raises:
+        AudioSepError: a root folder does not exist.
+    """
+    roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
+    index: Dict[str, Path] = {}
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            raise AudioSepError(f"audio folder not found: {root}")
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        for path in tqdm(files, desc=f"indexing {root.name}", unit="file", leave=False):
+            for key in keys(path.stem):
+                index.setdefault(key, path)
+    return index
+
+
+def require_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a clear error naming the corpus file expected."""
+    if not path.is_file():
+        raise AudioSepError(f"{what} not found: {path} (see docs/data.md for the expected layout)")
+    return path
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """``path`` if it is a folder, else a clear error naming the corpus folder expected."""
+    if not path.is_dir():
+        raise AudioSepError(f"{what} not found: {path} (see docs/data.md for the expected layout)")
+    return path
+
+
+def read_table(path: PathLike, header: bool = True, comment: Optional[str] = None) -> List[List[str]]:
+    """Rows of a CSV file as lists of stripped strings (comment lines and blank lines skipped)."""
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        lines = (line for line in f if not (comment and line.lstrip().startswith(comment)))
+        for row in csv.reader(lines, skipinitialspace=True):
+            if row and any(cell.strip() for cell in row):
+                rows.append([cell.strip() for cell in row])
+    return rows[1:] if header else rows
+
+
+def attach_audio(
+    clips: List[Dict], index: Dict[str, Path], key: str, corpus: str, skip_missing: bool = True
+) -> List[Dict]:
+    """Set each clip's ``wav`` from an audio index; report clips whose audio is missing.
+
+    Args:
+        clips: metadata dicts, each with the lookup key under ``key``.
+        index: lookup key -> audio path (see :func:`index_audio`).
+        key: the clip field to look up.
+        corpus: corpus name for messages.
+        skip_missing: drop clips without audio with one warning (downloads of YouTube-based
+            corpora always miss some videos); otherwise raise.
+
+    Returns:
+        The clips that have audio, with ``wav`` set.
+
+    Raises:
+        AudioSepError: no clip has audio, or some are missing and ``skip_missing`` is false.
+    """
+    found, missing = [], []
+    for clip in clips:
+        path = index.get(clip[key])
+        if path is None:
+            missing.append(clip[key])
+        else:
+            found.append(dict(clip, wav=str(path)))
+    if missing:
+        message = (f"{corpus}: no audio file for {len(missing)} of {len(clips)} clips "
+                   f"(e.g. {', '.join(map(str, missing[:5]))})")
+        if not skip_missing:
+            raise AudioSepError(message)
+        logger.warning("%s; leaving them out", message)
+    if not found:
+        raise AudioSepError(f"{corpus}: no clip has an audio file; check the audio folder (see docs/data.md)")
+    return found
+
+
+def write_corpus_datafile(path: PathLike, clips: List[Dict], corpus: str) -> Path:
+    """Write clips (``wav``, ``captions``, optional ``labels``) as a datafile with provenance."""
+    entries = [{"wav": c["wav"], "captions": c["captions"], "labels": c.get("labels", [])} for c in clips]
+    path = write_datafile(path, entries, infos=CORPUS_INFOS.get(corpus))
+    logger.info("wrote %s (%d clips)", path, len(entries))
+    return path

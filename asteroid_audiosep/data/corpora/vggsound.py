@@ -1,0 +1,77 @@
+"""VGGSound: the label list -> training datafile, and the paper's evaluation protocol
+(pairs of test clips of different classes, each loudness-normalised, peak-limited).
+
+Published layout (https://www.robots.ox.ac.uk/~vgg/data/vggsound/)::
+
+    <root>/vggsound.csv           # no header: YouTube ID, start seconds, label, train|test
+    <root>/audio/...              # clips as <YTID>_<start:06d>.wav (audio extracted from the
+                                  # videos; any sub-folders)
+"""
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+
+from ...errors import AudioSepError
+from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
+from .common import attach_audio, index_audio, read_table, require_file, write_corpus_datafile, youtube_id_keys
+
+PathLike = Union[str, os.PathLike]
+
+
+def read_vggsound(root: PathLike, audio_dir: Optional[PathLike] = None, skip_missing: bool = True) -> List[Dict]:
+    """Clips of ``vggsound.csv`` that have audio: ``key`` (``<YTID>_<start:06d>``), ``label``,
+    ``split``, ``captions`` and ``wav``."""
+    root = Path(root)
+    clips = []
+    for row in read_table(require_file(root / "vggsound.csv", "VGGSound list vggsound.csv"), header=False):
+        if len(row) < 4:
+            raise AudioSepError(f"vggsound.csv: expected 'YTID, start, label, split', got {row}")
+        ytid, start, label, split = row[:4]
+        clips.append({"key": f"{ytid}_{int(float(start)):06d}", "label": label, "split": split,
+                      "captions": [label], "labels": [label]})
+
+    def keys(stem: str) -> List[str]:
+        return youtube_id_keys(stem)[:1]  # the full stem <YTID>_<start>
+
+    index = index_audio(Path(audio_dir) if audio_dir else root / "audio", keys)
+    return attach_audio(clips, index, "key", "VGGSound", skip_missing)
+
+
+def prepare_vggsound(root: PathLike, out_dir: PathLike, audio_dir: Optional[PathLike] = None,
+                     skip_missing: bool = True) -> Dict[str, Path]:
+    """Write ``vggsound_train.json`` (caption = class label) from the train split."""
+    clips = [c for c in read_vggsound(root, audio_dir, skip_missing) if c["split"] == "train"]
+    if not clips:
+        raise AudioSepError("VGGSound: no train clip with audio")
+    return {"train": write_corpus_datafile(Path(out_dir) / "vggsound_train.json", clips, "vggsound")}
+
+
+def vggsound_eval_specs(clips: List[Dict], num_mixtures: int = 1000, seed: int = 0) -> List[MixtureSpec]:
+    """Pairs (target, background) of clips with different labels, drawn with ``seed``."""
+    if len({c["label"] for c in clips}) < 2:
+        raise AudioSepError("VGGSound evaluation needs test clips of at least 2 classes")
+    rng = np.random.default_rng(seed)
+    specs = []
+    targets = rng.permutation(len(clips))
+    for k in range(num_mixtures):
+        target = clips[targets[k % len(clips)]]
+        others = [c for c in clips if c["label"] != target["label"]]
+        background = others[int(rng.integers(len(others)))]
+        columns = {"caption": target["label"], "class": target["label"],
+                   "file_id": f"{target['key']}+++{background['key']}"}
+        specs.append(MixtureSpec(Excerpt(Path(target["wav"])), [Excerpt(Path(background["wav"]))], columns))
+    return specs
+
+
+def build_vggsound_eval(
+    root: PathLike, out_dir: PathLike, sample_rate: int = 32000, num_mixtures: int = 1000, seed: int = 0,
+    audio_dir: Optional[PathLike] = None, lufs_range=(-35.0, -25.0),
+) -> Path:
+    """Build the VGGSound evaluation mixtures: each source normalised to a loudness drawn in
+    ``lufs_range`` (pyloudnorm), the mixture peak-limited to 0.9. Returns the CSV path."""
+    clips = [c for c in read_vggsound(root, audio_dir) if c["split"] == "test"]
+    specs = vggsound_eval_specs(clips, num_mixtures, seed)
+    return build_eval_mixtures(specs, out_dir, sample_rate=sample_rate, level="loudness",
+                               lufs_range=lufs_range, seed=seed)
