@@ -76,3 +76,19 @@ def test_corrupt_shard_content_is_skipped(datafile, tmp_path, caplog):
 def test_missing_shards_raise(tmp_path):
     with pytest.raises(AudioSepError):
         LASSShardDataset([tmp_path / "none.tar"], sample_rate=8000)
+
+
+def test_epoch_length_gives_equal_counts_per_worker(datafile, tmp_path):
+    write_shards(datafile, tmp_path / "shards", max_count=3)  # 3 shards of unequal size
+    ds = LASSShardDataset(tmp_path / "shards", sample_rate=8000, segment_seconds=0.25, epoch_length=11,
+                          shuffle_buffer=0)
+    assert len(list(ds)) == 11
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    assert len(list(loader)) == 11
+
+
+def test_epoch_length_with_unreadable_shards_raises(tmp_path):
+    (tmp_path / "bad.tar").write_bytes(b"not a tar file at all" * 10)
+    ds = LASSShardDataset([tmp_path / "bad.tar"], sample_rate=8000, epoch_length=5)
+    with pytest.raises(AudioSepError, match="no readable sample"):
+        list(ds)

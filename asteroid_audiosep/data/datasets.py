@@ -79,6 +79,8 @@ class LASSTrainDataset(Dataset):
         shuffle: permute the clips per epoch (see above).
         skip_missing: drop entries whose file is missing (with a warning) instead of raising.
         max_retries: unreadable clips tolerated in a row before giving up with an error.
+        check_files: check at build time that every file exists (turn off for millions of
+            clips on a slow file system; a missing file is then handled as unreadable).
 
     Attributes:
         sample_rate: the output sample rate.
@@ -100,6 +102,7 @@ class LASSTrainDataset(Dataset):
         shuffle: bool = True,
         skip_missing: bool = False,
         max_retries: int = 20,
+        check_files: bool = True,
     ):
         super().__init__()
         if isinstance(datafiles, (str, os.PathLike)):
@@ -122,7 +125,7 @@ class LASSTrainDataset(Dataset):
             self._infos.append(datafile_infos(datafile))
         if not entries:
             raise AudioSepError(f"the datafiles {self.datafiles} list no clip")
-        self.entries = drop_missing(entries, skip_missing, source=", ".join(self.datafiles))
+        self.entries = drop_missing(entries, skip_missing, source=", ".join(self.datafiles)) if check_files else entries
         self._bad: Set[int] = set()
         self.epoch = 0
         self._order: Optional[np.ndarray] = None

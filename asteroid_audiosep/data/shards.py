@@ -162,6 +162,10 @@ class LASSShardDataset(IterableDataset):
     (:meth:`set_epoch`) from ``seed``; samples are further shuffled in a buffer of
     ``shuffle_buffer`` items. Corrupt samples are logged and skipped.
 
+    With several ranks the shards rarely split into equal sample counts, and ranks that run
+    out early stall distributed training; set ``epoch_length`` then: every rank yields exactly
+    that many items per epoch, each worker drawing shards at random (with replacement).
+
     Args:
         shards: a folder of shards (with or without ``shards.json``), an index file, a brace
             pattern (``"out/shard-{000000..000009}.tar"``) or a list of tar paths.
@@ -170,6 +174,8 @@ class LASSShardDataset(IterableDataset):
         seed: seed of every random draw.
         shuffle: shuffle shard order and samples.
         shuffle_buffer: size of the sample shuffle buffer (0: none).
+        epoch_length: items per rank per epoch, drawn from randomly resampled shards (None:
+            one pass over this rank's share of the shards).
 
     Attributes:
         shards: the shard paths.
@@ -186,6 +192,7 @@ class LASSShardDataset(IterableDataset):
         seed: int = 0,
         shuffle: bool = True,
         shuffle_buffer: int = 256,
+        epoch_length: Optional[int] = None,
     ):
         super().__init__()
         self.shards, self._index = _list_shards(shards)
@@ -201,6 +208,9 @@ class LASSShardDataset(IterableDataset):
         self.shuffle = shuffle
         self.shuffle_buffer = int(shuffle_buffer)
         self.num_samples = self._index.get("num_samples") if self._index else None
+        if epoch_length is not None and epoch_length < 1:
+            raise AudioSepError(f"epoch_length must be >= 1, got {epoch_length}")
+        self.epoch_length = epoch_length
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -219,20 +229,35 @@ class LASSShardDataset(IterableDataset):
                 continue
         return sorted(captions)
 
-    def _my_shards(self) -> List[str]:
-        shards = list(self.shards)
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(shards))
-            shards = [shards[k] for k in order]
+    @staticmethod
+    def _position() -> Tuple[int, int, int, int]:
+        """(rank, world size, worker id, number of workers) of the calling process."""
         rank, world = 0, 1
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
         worker = get_worker_info()
         wid, nworkers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        return rank, world, wid, nworkers
+
+    def _my_shards(self) -> List[str]:
+        shards = list(self.shards)
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(shards))
+            shards = [shards[k] for k in order]
+        rank, world, wid, nworkers = self._position()
         part = shards[rank * nworkers + wid :: world * nworkers]
         if not part:
             logger.warning("%d shards for %d ranks x %d workers: this one gets none", len(shards), world, nworkers)
         return part
+
+    def _resampled_shards(self, quota: int) -> Iterator[str]:
+        """Shards drawn at random, for at most ``quota`` items (a shard yields at least one
+        item unless it is unreadable: past ``quota + 10 * len(shards)`` draws, give up)."""
+        rank, _, wid, _ = self._position()
+        rng = np.random.default_rng([self.seed, self.epoch, rank, wid, 2])
+        for _ in range(quota + 10 * len(self.shards)):
+            yield self.shards[int(rng.integers(len(self.shards)))]
+        raise AudioSepError(f"the shards {self.shards[:3]}... yield no readable sample; see the warnings")
 
     @staticmethod
     def _samples(shards: Sequence[str]) -> Iterator[Dict[str, Any]]:
@@ -242,7 +267,7 @@ class LASSShardDataset(IterableDataset):
             logger.warning("skipping a corrupt part of a shard: %s", err)
             return True
 
-        yield from wds.tarfile_samples([{"url": s} for s in shards], handler=warn)
+        yield from wds.tarfile_samples(({"url": s} for s in shards), handler=warn)
 
     def _decode(self, sample: Dict[str, Any]) -> Dict[str, Any]:
         meta = json.loads(sample["json"])
@@ -266,9 +291,23 @@ class LASSShardDataset(IterableDataset):
             return None
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        if self.epoch_length is None:
+            yield from self._stream(self._my_shards())
+            return
+        _, _, wid, nworkers = self._position()
+        quota = self.epoch_length // nworkers + (wid < self.epoch_length % nworkers)
+        if quota == 0:
+            return
+        for count, item in enumerate(self._stream(self._resampled_shards(quota)), start=1):
+            yield item
+            if count >= quota:
+                return
+
+    def _stream(self, shards) -> Iterator[Dict[str, Any]]:
+        rank, _, wid, _ = self._position()
+        rng = np.random.default_rng([self.seed, self.epoch, rank, wid, 1])
         buffer: List[Dict[str, Any]] = []  # encoded samples: small, decoded when drawn
-        for sample in self._samples(self._my_shards()):
+        for sample in self._samples(shards):
             if self.shuffle and self.shuffle_buffer > 1:
                 buffer.append(sample)
                 if len(buffer) < self.shuffle_buffer:
