@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asteroid_audiosep.data.benchmark import RELEASED_BENCHMARKS, read_released_benchmark, released_benchmark_dataset
+from asteroid_audiosep.data.benchmark import (
+    RELEASED_BENCHMARKS,
+    read_released_benchmark,
+    released_benchmark_dataset,
+)
 from asteroid_audiosep.data.evallist import read_csv_rows
 from asteroid_audiosep.errors import AudioSepError
 

@@ -7,10 +7,21 @@ import pytest
 import soundfile as sf
 
 from asteroid_audiosep.data import LASSEvalDataset, read_datafile
-from asteroid_audiosep.data.corpora import (build_audiocaps_eval, build_clotho_eval, build_esc50_eval,
-                                            build_music_eval, build_vggsound_eval, build_voicebank_eval,
-                                            prepare_audiocaps, prepare_audioset, prepare_clotho, prepare_esc50,
-                                            prepare_music, prepare_vggsound, prepare_wavcaps)
+from asteroid_audiosep.data.corpora import (
+    build_audiocaps_eval,
+    build_clotho_eval,
+    build_esc50_eval,
+    build_music_eval,
+    build_vggsound_eval,
+    build_voicebank_eval,
+    prepare_audiocaps,
+    prepare_audioset,
+    prepare_clotho,
+    prepare_esc50,
+    prepare_music,
+    prepare_vggsound,
+    prepare_wavcaps,
+)
 from asteroid_audiosep.data.corpora.common import youtube_id_keys
 from asteroid_audiosep.data.datafile import datafile_infos
 from asteroid_audiosep.data.evallist import read_csv_rows

@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asteroid_audiosep.data.datafile import datafile_infos, drop_missing, read_datafile, write_datafile
+from asteroid_audiosep.data.datafile import (
+    datafile_infos,
+    drop_missing,
+    read_datafile,
+    write_datafile,
+)
 from asteroid_audiosep.errors import AudioSepError
 
 

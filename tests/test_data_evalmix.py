@@ -4,7 +4,11 @@ import pytest
 import soundfile as sf
 
 from asteroid_audiosep.data import LASSEvalDataset
-from asteroid_audiosep.data.evallist import read_csv_rows, read_eval_list, write_eval_list
+from asteroid_audiosep.data.evallist import (
+    read_csv_rows,
+    read_eval_list,
+    write_eval_list,
+)
 from asteroid_audiosep.data.evalmix import Excerpt, MixtureSpec, build_eval_mixtures
 from asteroid_audiosep.errors import AudioSepError
 

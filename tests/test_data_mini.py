@@ -2,6 +2,7 @@
 import hashlib
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,10 +51,10 @@ def test_layout_classes_and_splits(corpus):
     splits = {s: read_datafile(written[s]) for s in ("train", "validation", "test")}
     assert [len(v) for v in splits.values()] == [3 * len(CLASSES), len(CLASSES), 2 * len(CLASSES)]
     for entries in splits.values():
-        assert Counter(e["labels"][0] for e in entries) .keys() == {c.label for c in CLASSES}
-    paths = [set(e["wav"] for e in v) for v in splits.values()]
+        assert Counter(e["labels"][0] for e in entries).keys() == {c.label for c in CLASSES}
+    paths = [{e["wav"] for e in v} for v in splits.values()]
     assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
-    digests = [set(hashlib.sha256(open(p, "rb").read()).hexdigest() for p in v) for v in paths]
+    digests = [{hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in v} for v in paths]
     assert sum(len(d) for d in digests) == len(set().union(*digests))  # no clip repeated anywhere
     train_captions = {c for e in splits["train"] for c in e["captions"]}
     paraphrases = {p for c in meta["classes"] for p in c["paraphrases"]}
@@ -63,7 +64,7 @@ def test_layout_classes_and_splits(corpus):
 
 
 def test_evaluation_lists(corpus):
-    out, written = corpus
+    _, written = corpus
     ds = LASSEvalDataset(written["eval_test"])
     assert {"caption", "label", "paraphrase"} <= set(ds.query_columns) and len(ds) == 2 * len(CLASSES)
     train_captions = {c for e in read_datafile(written["train"]) for c in e["captions"]}

@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from asteroid_audiosep.data.mixing import SegmentMixer, energy, match_energy, mix_for_evaluation
+from asteroid_audiosep.data.mixing import (
+    SegmentMixer,
+    energy,
+    match_energy,
+    mix_for_evaluation,
+)
 from asteroid_audiosep.errors import AudioSepError
 
 

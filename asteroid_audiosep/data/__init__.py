@@ -12,7 +12,11 @@ Public API:
 ``webdataset`` and ``pyloudnorm`` (the ``data`` extra) are imported only when shards or
 loudness-normalised mixtures are used.
 """
-from .benchmark import RELEASED_BENCHMARKS, read_released_benchmark, released_benchmark_dataset
+from .benchmark import (
+    RELEASED_BENCHMARKS,
+    read_released_benchmark,
+    released_benchmark_dataset,
+)
 from .datafile import read_datafile, write_datafile
 from .datasets import LASSEvalDataset, LASSTrainDataset
 from .evallist import EvalItem, read_eval_list, write_eval_list

@@ -14,7 +14,7 @@ from ..audio import save_audio
 from ..errors import AudioSepError
 from .datafile import write_datafile, write_json_atomic
 from .evalmix import Excerpt, MixtureSpec, build_eval_mixtures
-from .synth import SYNTHS, synthesize
+from .synth import synthesize
 
 PathLike = Union[str, os.PathLike]
 

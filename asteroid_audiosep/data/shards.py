@@ -286,7 +286,7 @@ class LASSShardDataset(IterableDataset):
     def _decoded(self, sample: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         try:
             return self._decode(sample)
-        except Exception as err:  # corrupt audio or json: never stop the epoch
+        except Exception as err:  # noqa: BLE001 - corrupt audio or json must never stop the epoch
             logger.warning("skipping corrupt sample %s: %s", sample.get("__key__"), err)
             return None
 

@@ -5,7 +5,7 @@ Every function ``f(rng, num_samples, sample_rate) -> np.ndarray`` draws its own 
 class. The classes differ in what a separation model can hear: pitch range, harmonicity,
 temporal pattern and spectral envelope. Outputs are float64, mono, peak-normalised to 1.
 """
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 from scipy import signal
@@ -24,7 +24,7 @@ def _phase(freq: np.ndarray, sr: int) -> np.ndarray:
     return 2 * np.pi * np.cumsum(freq) / sr
 
 
-def _band(x: np.ndarray, sr: int, low: float = None, high: float = None, order: int = 2) -> np.ndarray:
+def _band(x: np.ndarray, sr: int, low: Optional[float] = None, high: Optional[float] = None, order: int = 2) -> np.ndarray:
     """Butterworth low-, high- or band-pass filter; cut-offs are kept below Nyquist."""
     nyq = sr / 2
     if high is not None:

@@ -36,7 +36,10 @@ def _call(function, *args, **options):
 
 def _run_config(path: str) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from config import get_value, load_config  # the recipe's YAML reader (egs/audiosep/config.py)
+    from config import (  # the recipe's YAML reader (egs/audiosep/config.py)
+        get_value,
+        load_config,
+    )
 
     cfg = load_config(path)
     data_dir = Path(get_value(cfg, "paths.data_dir", "data"))

@@ -21,7 +21,14 @@ import numpy as np
 from ...errors import AudioSepError
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
 from .audioset import read_audioset_labels
-from .common import attach_audio, index_audio, read_table, require_file, write_corpus_datafile, youtube_id_keys
+from .common import (
+    attach_audio,
+    index_audio,
+    read_table,
+    require_file,
+    write_corpus_datafile,
+    youtube_id_keys,
+)
 
 PathLike = Union[str, os.PathLike]
 
@@ -40,7 +47,7 @@ def read_audiocaps(root: PathLike, split: str, index: Optional[Dict[str, Path]] 
     rows = read_table(require_file(root / f"{split}.csv", f"AudioCaps {split} list"), header=False)
     if rows and rows[0][:2] == ["audiocap_id", "youtube_id"]:
         rows = rows[1:]
-    grouped: "OrderedDict[str, List[str]]" = OrderedDict()
+    grouped: OrderedDict[str, List[str]] = OrderedDict()
     for row in rows:
         if len(row) < 4:
             raise AudioSepError(f"{split}.csv: expected 'audiocap_id, youtube_id, start_time, caption', got {row}")

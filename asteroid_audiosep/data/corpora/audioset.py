@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 from ...errors import AudioSepError
-from .common import attach_audio, index_audio, read_table, require_file, write_corpus_datafile, youtube_id_keys
+from .common import (
+    attach_audio,
+    index_audio,
+    read_table,
+    require_file,
+    write_corpus_datafile,
+    youtube_id_keys,
+)
 
 PathLike = Union[str, os.PathLike]
 

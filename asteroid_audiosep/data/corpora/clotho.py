@@ -15,8 +15,8 @@ from typing import Dict, List, Sequence, Union
 import numpy as np
 
 from ...errors import AudioSepError
-from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
 from ..evallist import read_csv_rows
+from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
 from .common import attach_audio, require_dir, require_file, write_corpus_datafile
 
 PathLike = Union[str, os.PathLike]

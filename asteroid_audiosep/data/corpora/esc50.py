@@ -13,9 +13,15 @@ from typing import Dict, List, Union
 import numpy as np
 
 from ...errors import AudioSepError
-from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
 from ..evallist import read_csv_rows
-from .common import attach_audio, caption_from_label, require_dir, require_file, write_corpus_datafile
+from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
+from .common import (
+    attach_audio,
+    caption_from_label,
+    require_dir,
+    require_file,
+    write_corpus_datafile,
+)
 
 PathLike = Union[str, os.PathLike]
 

@@ -20,8 +20,14 @@ import numpy as np
 from ...audio import audio_info
 from ...errors import AudioSepError
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
-from .common import (attach_audio, caption_from_label, index_audio, require_dir, write_corpus_datafile,
-                     youtube_id_keys)
+from .common import (
+    attach_audio,
+    caption_from_label,
+    index_audio,
+    require_dir,
+    write_corpus_datafile,
+    youtube_id_keys,
+)
 
 PathLike = Union[str, os.PathLike]
 

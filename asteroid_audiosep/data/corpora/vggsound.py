@@ -15,7 +15,14 @@ import numpy as np
 
 from ...errors import AudioSepError
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
-from .common import attach_audio, index_audio, read_table, require_file, write_corpus_datafile, youtube_id_keys
+from .common import (
+    attach_audio,
+    index_audio,
+    read_table,
+    require_file,
+    write_corpus_datafile,
+    youtube_id_keys,
+)
 
 PathLike = Union[str, os.PathLike]
 
