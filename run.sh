@@ -73,6 +73,7 @@ conf_name="$(basename "${conf}" .yaml)"
 expdir="${exp_root}/${conf_name}${tag:+_${tag}}"
 config="${expdir}/config.yaml"
 step() { python "egs/audiosep/$1" "${@:2}"; }
+mark_done() { mkdir -p "${expdir}/done" && date '+%Y-%m-%dT%H:%M:%S' > "${expdir}/done/stage$1"; }
 
 # Resolve the config once per experiment (later calls reuse it, with new overrides on top),
 # and check every required setting before any stage runs.
@@ -85,32 +86,43 @@ log "experiment directory: ${expdir} (config: ${config})"
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   log "Stage 0: data preparation"
   ${run_cmd} "${expdir}/log/data.log" python egs/audiosep/prepare_data.py --config "${config}"
+  mark_done 0
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Stage 1: validation and evaluation mixtures"
   ${run_cmd} "${expdir}/log/mixtures.log" python egs/audiosep/make_mixtures.py --config "${config}"
+  mark_done 1
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
-  log "Stage 2: training (${ngpu} GPU(s) x ${num_nodes} node(s), backend ${cmd_backend})"
-  ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${expdir}/log/train.log" \
-    python egs/audiosep/train.py --config "${config}"
+  if [ "$(step config.py get --config "${config}" training.enabled)" = "False" ]; then
+    log "Stage 2: no training (training.enabled false): importing $(step config.py get --config "${config}" model.pretrained)"
+    ${run_cmd} "${expdir}/log/import.log" python egs/audiosep/import_model.py --config "${config}"
+  else
+    log "Stage 2: training (${ngpu} GPU(s) x ${num_nodes} node(s), backend ${cmd_backend})"
+    ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${expdir}/log/train.log" \
+      python egs/audiosep/train.py --config "${config}"
+  fi
+  mark_done 2
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: evaluation"
   ${run_cmd} "${expdir}/log/eval.log" python egs/audiosep/evaluate.py --config "${config}"
+  mark_done 3
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "Stage 4: speech enhancement"
   ${run_cmd} "${expdir}/log/enhance.log" python egs/audiosep/enhance.py --config "${config}"
+  mark_done 4
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   log "Stage 5: report"
   ${run_cmd} "${expdir}/log/report.log" python egs/audiosep/report.py --config "${config}"
+  mark_done 5
   log "report: ${expdir}/report/report.md"
 fi
 log "done (stages ${stage}-${stop_stage})"
