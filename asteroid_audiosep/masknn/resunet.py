@@ -146,6 +146,7 @@ class ResUNet30(nn.Module):
                 f"product {freq_factor}: choose n_fft or pool_sizes so that it is"
             )
         self.in_channels = in_channels
+        self.negative_slope = negative_slope
         kw = dict(
             condition_dim=condition_dim,
             film_mode=film_mode,
@@ -167,7 +168,25 @@ class ResUNet30(nn.Module):
         )
         self.after_conv = nn.Conv2d(channels[0], in_channels * 3, kernel_size=1)
 
+    #: In eval mode without autograd, run the fused inference path (:mod:`.fused`); set to
+    #: False to always run :meth:`reference_forward`.
+    fused_inference: bool = True
+
     def forward(self, mag: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """(batch, in_channels, frames, freq_bins) magnitudes -> (batch, 3 * in_channels, ...)."""
+        if self.fused_inference and not self.training and not self._needs_grad(mag, condition):
+            from .fused import fused_forward
+
+            return fused_forward(self, mag, condition)
+        return self.reference_forward(mag, condition)
+
+    def _needs_grad(self, *inputs: torch.Tensor) -> bool:
+        if not torch.is_grad_enabled():
+            return False
+        return any(t.requires_grad for t in inputs) or any(p.requires_grad for p in self.parameters())
+
+    def reference_forward(self, mag: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """The module-by-module computation (training, autograd, and the reference for tests)."""
         frames = mag.shape[2]
         # BatchNorm over frequency bins: frequency becomes the channel axis.
         x = self.bn0(mag.transpose(1, 3)).transpose(1, 3)

@@ -1,0 +1,47 @@
+"""Keep freed large CPU blocks mapped for reuse, so inference does not page-fault on every feature map.
+
+glibc serves every allocation above 32 MB with a fresh ``mmap`` and unmaps it when freed. A
+separator's feature maps are hundreds of MB each and are freed and re-allocated for every
+layer and every chunk, so the kernel zero-fills them page by page each time: on a small CPU
+that costs as much as the convolutions themselves. :func:`retain_freed_memory` raises glibc's
+mmap and trim thresholds so that such blocks come from the heap and stay mapped once freed.
+Resident memory then stays at the peak working set (it does not grow with the input length).
+Set ``ASTEROID_AUDIOSEP_RETAIN_MEMORY=0`` to leave the allocator alone.
+"""
+import ctypes
+import os
+import platform
+
+__all__ = ["retain_freed_memory"]
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_THRESHOLD = (1 << 31) - 1  # the largest value mallopt accepts (an int)
+
+_state = {"done": False, "active": False}
+
+
+def retain_freed_memory() -> bool:
+    """Raise glibc's mmap/trim thresholds once per process (Linux with glibc only).
+
+    Returns:
+        Whether the allocator now keeps large freed blocks (False where unsupported or
+        disabled by ``ASTEROID_AUDIOSEP_RETAIN_MEMORY=0``).
+    """
+    if _state["done"]:
+        return _state["active"]
+    _state["done"] = True
+    if os.environ.get("ASTEROID_AUDIOSEP_RETAIN_MEMORY", "1").strip().lower() in ("0", "false", "no"):
+        return False
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    _state["active"] = bool(mallopt(_M_MMAP_THRESHOLD, _THRESHOLD)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _THRESHOLD)
+    )
+    return _state["active"]
