@@ -31,15 +31,33 @@ class ConfigError(SystemExit):
         super().__init__(f"config error: {message}")
 
 
+def merge(base: Dict[str, Any], child: Dict[str, Any]) -> Dict[str, Any]:
+    """``child`` deep-merged over ``base`` (mappings merge key by key; other values replace)."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def load_config(path) -> Dict[str, Any]:
-    """Read a YAML config (a mapping)."""
+    """Read a YAML config (a mapping). A top-level ``base: other.yaml`` (relative to this file)
+    is read first and this file's values are merged over it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path} not found")
-    with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from err
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path} must hold a mapping of sections")
+    if "base" in cfg:
+        base = Path(str(cfg.pop("base")))
+        cfg = merge(load_config(base if base.is_absolute() else path.parent / base), cfg)
     return cfg
 
 
@@ -101,6 +119,33 @@ def apply_overrides(cfg: Dict[str, Any], argv: Sequence[str]) -> Dict[str, Any]:
     return cfg
 
 
+def expand_path(cfg: Dict[str, Any], value: Any) -> Any:
+    """Replace ``{name}`` in a path value (or a list of them) by ``paths.<name>``
+    (``{data_dir}``, ``{exp_dir}``, ``{benchmark_dir}``, ...)."""
+    if isinstance(value, list):
+        return [expand_path(cfg, v) for v in value]
+    if not isinstance(value, str):
+        return value
+    for name, path in (get_value(cfg, "paths") or {}).items():
+        value = value.replace("{" + name + "}", str(path))
+    return value
+
+
+#: The first stage that reads each part of the config (the longest matching prefix wins).
+STAGE_OF = {"data.corpora": 0, "data.mini": 0, "data.eval_mixtures": 1, "data": 2, "model": 2,
+            "training": 2, "import": 2, "evaluation": 3, "paths.benchmark_dir": 3,
+            "enhancement": 4, "report": 5}
+
+
+def stage_of(dotted: str) -> int:
+    """The stage that needs the value ``dotted`` (0 when unknown: needed from the start)."""
+    best = ""
+    for prefix in STAGE_OF:
+        if (dotted == prefix or dotted.startswith(prefix + ".")) and len(prefix) > len(best):
+            best = prefix
+    return STAGE_OF.get(best, 0)
+
+
 def missing_values(cfg: Any, prefix: str = "") -> List[str]:
     """Dotted names of every required (``???``) value still unset."""
     if isinstance(cfg, dict):
@@ -117,7 +162,7 @@ def stage_prerequisites(cfg: Dict[str, Any], stage: int) -> List[tuple]:
     model = (exp / "best_model.pth", 2, "stage 2 (training, or the import of the released checkpoint)")
     need = {
         1: [(exp / "done" / "stage0", 0, "stage 0 (data preparation)")],
-        2: [(exp / "done" / "stage1", 1, "stage 1 (validation/evaluation mixtures)")],
+        2: [(exp / "done" / "stage0", 0, "stage 0 (data preparation)")],
         3: [model, (exp / "done" / "stage1", 1, "stage 1 (evaluation mixtures)")],
         4: [model, (exp / "done" / "stage1", 1, "stage 1 (enhancement set)")],
         5: [(exp / "done" / "stage3", 3, "stage 3 (evaluation)")],
@@ -157,11 +202,11 @@ def main(argv=None) -> int:
         value = get_value(cfg, args.key)
         print("" if value is None else (yaml.safe_dump(value).strip() if isinstance(value, (dict, list)) else value))
         return 0
-    missing = missing_values(cfg)
+    stages = _parse_stages(args.stages)
+    missing = [k for k in missing_values(cfg) if stage_of(k) in stages]
     if missing:
         lines = "\n".join(f"  {k}: set it with --{k} VALUE (or in the YAML file)" for k in missing)
         raise ConfigError(f"required settings are not set in {args.config}:\n{lines}")
-    stages = _parse_stages(args.stages)
     for stage in stages:
         for path, producer, what in stage_prerequisites(cfg, stage):
             if producer not in stages and not Path(path).exists():

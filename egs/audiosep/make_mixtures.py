@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from config import get_value, load_config  # noqa: E402
+from config import expand_path, get_value, load_config  # noqa: E402
 
 from asteroid_audiosep import AudioSepError  # noqa: E402
 from asteroid_audiosep.data.corpora import EVAL_BUILDERS  # noqa: E402
@@ -24,17 +24,16 @@ from asteroid_audiosep.data.corpora import EVAL_BUILDERS  # noqa: E402
 log = logging.getLogger("make_mixtures")
 
 
-def data_path(cfg, relative) -> Path:
-    """A path of the config: absolute, or relative to ``paths.data_dir``."""
-    path = Path(str(relative))
-    return path if path.is_absolute() else Path(get_value(cfg, "paths.data_dir", "data")) / path
+def data_path(cfg, value) -> Path:
+    """A path of the config, ``{data_dir}`` and ``{exp_dir}`` expanded."""
+    return Path(expand_path(cfg, str(value)))
 
 
 def evaluation_lists(cfg):
     """(what, csv path) of every list the later stages read (released benchmark excluded)."""
     lists = []
-    if get_value(cfg, "data.validation"):
-        lists.append(("data.validation", data_path(cfg, get_value(cfg, "data.validation"))))
+    if get_value(cfg, "data.valid_list"):
+        lists.append(("data.valid_list", data_path(cfg, get_value(cfg, "data.valid_list"))))
     for i, entry in enumerate(get_value(cfg, "evaluation.sets") or []):
         if "list" in entry:
             lists.append((f"evaluation.sets[{i}] ({entry.get('name')})", data_path(cfg, entry["list"])))
@@ -52,6 +51,8 @@ def main(argv=None) -> int:
     data_dir = Path(get_value(cfg, "paths.data_dir", "data"))
     try:
         for name, options in (get_value(cfg, "data.eval_mixtures") or {}).items():
+            if options is None:  # switched off (e.g. by a config that extends another)
+                continue
             if name not in EVAL_BUILDERS:
                 raise AudioSepError(f"unknown protocol data.eval_mixtures.{name}; choose among {sorted(EVAL_BUILDERS)}")
             options = dict(options or {})

@@ -49,6 +49,8 @@ def _run_config(path: str) -> None:
         for name, written in _call(generate_mini_corpus, data_dir / "mini", **options).items():
             logger.info("mini %s: %s", name, written)
     for name, options in (get_value(cfg, "data.corpora") or {}).items():
+        if options is None:  # a corpus switched off (e.g. by a config that extends another)
+            continue
         if name not in PREPARERS:
             raise AudioSepError(f"unknown corpus data.corpora.{name}; choose among {sorted(PREPARERS)}")
         options = dict(options or {})
