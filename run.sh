@@ -48,9 +48,10 @@ Options (default in brackets):
 Examples:
   ./run.sh                                         # the mini corpus, offline, CPU, minutes
   ./run.sh --stage 3 --stop_stage 3                # re-evaluate the trained model
-  ./run.sh --conf conf/audiosep_base.yaml --data.corpora.audioset.root /data/audioset ...
+  ./run.sh --conf conf/audiosep_base.yaml --data.corpora.audioset.root /data/audioset ... (see the conf header)
   ./run.sh --conf conf/audiosep_base.yaml --stage 2 --stop_stage 2 --cmd_backend slurm --ngpu 8 --num_nodes 4
-  ./run.sh --conf conf/released_checkpoint.yaml --data.benchmark_dir /data/lass_eval"
+  ./run.sh --conf conf/released_checkpoint.yaml --stage 1 --paths.benchmark_dir /data/audiosep_eval \\
+      --data.eval_mixtures.voicebank_demand.root /data/voicebank_demand"
 
 cd "$(dirname "$0")"
 . utils/parse_options.sh
@@ -96,8 +97,9 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
-  if [ "$(step config.py get --config "${config}" training.enabled)" = "False" ]; then
-    log "Stage 2: no training (training.enabled false): importing $(step config.py get --config "${config}" model.pretrained)"
+  import_model="$(step config.py get --config "${config}" import.model)"
+  if [ -n "${import_model}" ]; then
+    log "Stage 2: no training: importing ${import_model} (import.model)"
     ${run_cmd} "${expdir}/log/import.log" python egs/audiosep/import_model.py --config "${config}"
   else
     log "Stage 2: training (${ngpu} GPU(s) x ${num_nodes} node(s), backend ${cmd_backend})"

@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     continue
   fi
   _po_var="${_po_name//-/_}"
-  if ! declare -p "${_po_var}" >/dev/null 2>&1 || [[ "${_po_var}" == _* ]]; then
+  if ! declare -p "${_po_var}" >/dev/null 2>&1 || [[ "${_po_var}" == _* || "${_po_var}" == overrides ]]; then
     echo "$0: unknown option --${_po_name} (see --help; config values are set as --section.key value)" >&2
     exit 1
   fi
