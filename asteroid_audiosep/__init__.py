@@ -14,10 +14,11 @@ from asteroid import models as _asteroid_models
 
 from .errors import AudioSepError
 from .models import AudioSep
+from .api import separate
 
 try:
     _asteroid_models.get("AudioSep")
 except ValueError:
     _asteroid_models.register_model(AudioSep)
 
-__all__ = ["AudioSep", "AudioSepError", "__version__"]
+__all__ = ["AudioSep", "AudioSepError", "separate", "__version__"]

@@ -1,4 +1,4 @@
-"""Keep freed large CPU blocks mapped for reuse, so inference does not page-fault on every feature map.
+"""Keep large freed CPU blocks mapped for reuse, so inference does not page-fault on every tensor.
 
 glibc serves every allocation above 32 MB with a fresh ``mmap`` and unmaps it when freed. A
 separator's feature maps are hundreds of MB each and are freed and re-allocated for every
@@ -8,6 +8,7 @@ mmap and trim thresholds so that such blocks come from the heap and stay mapped 
 Resident memory then stays at the peak working set (it does not grow with the input length).
 Set ``ASTEROID_AUDIOSEP_RETAIN_MEMORY=0`` to leave the allocator alone.
 """
+
 import ctypes
 import os
 import platform
@@ -31,7 +32,11 @@ def retain_freed_memory() -> bool:
     if _state["done"]:
         return _state["active"]
     _state["done"] = True
-    if os.environ.get("ASTEROID_AUDIOSEP_RETAIN_MEMORY", "1").strip().lower() in ("0", "false", "no"):
+    if os.environ.get("ASTEROID_AUDIOSEP_RETAIN_MEMORY", "1").strip().lower() in (
+        "0",
+        "false",
+        "no",
+    ):
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False

@@ -1,4 +1,5 @@
 """The fused eval-mode forward equals the module-by-module reference, and falls back when needed."""
+
 import numpy as np
 import pytest
 import torch
@@ -105,7 +106,9 @@ def test_folded_weights_follow_parameter_updates():
 
 
 def test_fused_path_reproduces_released_vectors(official_ckpt, reference, tmp_path):
-    model = AudioSep.from_pretrained(str(convert_official(official_ckpt, tmp_path / "m.pth"))).eval()
+    model = AudioSep.from_pretrained(
+        str(convert_official(official_ckpt, tmp_path / "m.pth"))
+    ).eval()
     vectors = np.load(reference / "official_forward_vectors.npz")
     mixture = torch.from_numpy(vectors["mixture"]).reshape(1, 1, -1)
     condition = torch.from_numpy(vectors["condition"]).reshape(1, -1)

@@ -1,4 +1,4 @@
-"""Fused eval-mode inference of :class:`ResUNet30`: folded BatchNorm/FiLM, channels-last, oneDNN post-ops.
+"""Fused eval-mode inference of ResUNet30: folded BatchNorm/FiLM, channels-last, oneDNN post-ops.
 
 In eval mode every ``BatchNorm -> FiLM`` pair is a per-(item, channel) affine map, so a
 pre-activation ``leaky_relu(bn(x) + beta)`` is one pass over the feature map, and the one that
@@ -11,6 +11,7 @@ a plain per-channel bias; on CPU, large freed blocks are kept mapped
 The result equals :meth:`ResUNet30.reference_forward` to float rounding; the weights and the
 state dict are untouched (folded copies are cached and rebuilt when a parameter changes).
 """
+
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -42,7 +43,9 @@ class _TorchOps:
 
     def affine_lrelu(self, x, scale, shift):
         """``leaky_relu(x * scale + shift)``, per channel (scale, shift: (C,))."""
-        return F.leaky_relu_(torch.addcmul(shift[:, None, None], x, scale[:, None, None]), self.slope)
+        return F.leaky_relu_(
+            torch.addcmul(shift[:, None, None], x, scale[:, None, None]), self.slope
+        )
 
     def conv(self, x, w, b, padding: int, lrelu: bool = False):
         out = F.conv2d(x, w, b, padding=padding)
@@ -57,7 +60,9 @@ class _TorchOps:
             (1, w.shape[0]) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device, memory_format=_CL
         )
         w2 = w.reshape(w.shape[0], w.shape[1]).to(x.dtype)
-        bias = torch.zeros(w.shape[0], dtype=x.dtype, device=x.device) if b is None else b.to(x.dtype)
+        bias = (
+            torch.zeros(w.shape[0], dtype=x.dtype, device=x.device) if b is None else b.to(x.dtype)
+        )
         if w.shape[1] == 1:
             torch.addcmul(bias.reshape(1, -1, 1, 1), x, w2.reshape(1, -1, 1, 1), out=out)
         else:
@@ -136,7 +141,11 @@ def _fold(net) -> dict:
     dec = []
     for block in net.decoder_blocks:
         s, t = _bn_affine(block.bn1)
-        dec.append(dict(s1=s, t1=t, wt=block.conv1.weight.contiguous(), block=_fold_block(block.conv_block)))
+        dec.append(
+            dict(
+                s1=s, t1=t, wt=block.conv1.weight.contiguous(), block=_fold_block(block.conv_block)
+            )
+        )
     return dict(
         s0=s0,
         t0=t0,
@@ -182,7 +191,9 @@ def _block_coefficients(block, condition):
 
 
 def _res_block(ops, p, coeffs, i: int, x: torch.Tensor, a: Optional[torch.Tensor] = None):
-    """One ConvBlockRes on item ``i``: x -> shortcut(x) + conv2(lrelu(bn2(conv1(lrelu(bn1(x)+b1)))+b2)).
+    """One ConvBlockRes on batch item ``i``.
+
+    ``shortcut(x) + conv2(lrelu(bn2(conv1(lrelu(bn1(x) + b1))) + b2))``, folded.
 
     ``x`` may be overwritten (it is a temporary of the caller). ``a``: the pre-activation, when
     the caller computed it already.
@@ -205,7 +216,7 @@ def _res_block(ops, p, coeffs, i: int, x: torch.Tensor, a: Optional[torch.Tensor
 
 
 def _forward_item(net, ops, p, coeffs, i: int, x: torch.Tensor) -> torch.Tensor:
-    """The U-Net body for batch item ``i``: (1, in_ch, T, F) normalised input -> after_conv output."""
+    """The U-Net body for batch item ``i``: (1, in_ch, T, F) normalised input -> after_conv."""
     enc_coeffs, bott_coeffs, dec_coeffs = coeffs
     # pre_conv and the first block's pre-activation, both 1x1 convolutions of the 1-channel input.
     (g1, b1), _ = enc_coeffs[0]
@@ -222,7 +233,11 @@ def _forward_item(net, ops, p, coeffs, i: int, x: torch.Tensor) -> torch.Tensor:
         a = None
         skips.append(skip)
         # The next block may accumulate into its input in place: never alias the skip.
-        x = F.avg_pool2d(skip, kernel_size=block.pool_size) if block.pool_size != (1, 1) else skip.clone()
+        x = (
+            F.avg_pool2d(skip, kernel_size=block.pool_size)
+            if block.pool_size != (1, 1)
+            else skip.clone()
+        )
     x = _res_block(ops, p["bott"], bott_coeffs, i, x)
     for k, block in enumerate(net.decoder_blocks):
         d = p["dec"][k]
@@ -266,7 +281,10 @@ def fused_forward(net, mag: torch.Tensor, condition: torch.Tensor) -> torch.Tens
     coeffs = (
         [_block_coefficients(b.conv_block, condition) for b in net.encoder_blocks],
         _block_coefficients(net.bottleneck.conv_block, condition),
-        [(_film(b.film1, condition), _block_coefficients(b.conv_block, condition)) for b in net.decoder_blocks],
+        [
+            (_film(b.film1, condition), _block_coefficients(b.conv_block, condition))
+            for b in net.decoder_blocks
+        ],
     )
     # bn0 over frequency bins, time padded to the pooling grid, last bin dropped.
     x = mag * p["s0"] + p["t0"]

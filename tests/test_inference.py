@@ -1,0 +1,332 @@
+"""Inference: seam-free chunking, streaming, multi-query batches, rates/channels, file outputs."""
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import asteroid_audiosep
+from asteroid_audiosep import AudioSep, AudioSepError, api
+from asteroid_audiosep.apply import ChunkedSeparator, separate_segment
+from asteroid_audiosep.audio import resample
+from asteroid_audiosep.stream import AudioFileSignal, TensorSignal, resample_range, resampled_length
+
+from conftest import small_model_args
+from test_inference_fused import nontrivial
+
+#: A small model with the released pooling depth (time pooled by 32, 0.32 s grid at 16 kHz).
+DEEP_ARGS = small_model_args(
+    n_fft=512, hop_length=160, channels=[8, 8, 16, 16, 16, 16], pool_sizes=[[2, 2]] * 5 + [[1, 2]]
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return nontrivial(AudioSep(**DEEP_ARGS)).eval()
+
+
+def snr_db(reference: torch.Tensor, estimate: torch.Tensor) -> float:
+    return 10 * math.log10(
+        reference.pow(2).sum().item() / (estimate - reference).pow(2).sum().item()
+    )
+
+
+def make_signal(rate: int, seconds: float, channels: int = 1, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * rate)) / rate
+    tone = 0.3 * torch.sin(2 * math.pi * 440 * t) * (torch.sin(2 * math.pi * 0.7 * t) > 0)
+    return 0.1 * torch.randn(channels, t.numel(), generator=g) + tone
+
+
+def whole_clip(model, wav: torch.Tensor, rate: int, conditions: torch.Tensor) -> torch.Tensor:
+    """The reference: resample the whole clip, one forward per (query, channel), resample back."""
+    x = resample(wav, rate, model.sample_rate)
+    outs = []
+    with torch.inference_mode():
+        for c in conditions:
+            out = model(x[:, None], c[None].expand(x.shape[0], -1))[:, 0]
+            outs.append(resample(out, model.sample_rate, rate)[..., : wav.shape[-1]])
+    return torch.stack(outs)
+
+
+# ---------------------------------------------------------------------------- chunking
+@pytest.mark.parametrize("rate", [16000, 44100, 22050])
+def test_chunk_plan_is_aligned_to_the_pooling_grid(model, rate):
+    separator = ChunkedSeparator(model, torch.zeros(1, 24), chunk_seconds=1.0, context_seconds=0.64)
+    plan = separator.plan(TensorSignal(torch.zeros(1, 7 * rate), rate, model.sample_rate))
+    unit = model.time_pool_factor * model.hop_length
+    assert unit == 5120
+    assert plan.chunk % unit == 0 and plan.context % unit == 0
+    assert plan.context >= 0.64 * model.sample_rate + plan.margin
+    chunks = list(plan)
+    assert len(chunks) == len(plan) >= 7
+    assert chunks[0].start == 0 and chunks[-1].end == plan.length
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.end == b.start and b.start % unit == 0 and b.seg_start % unit == 0
+    # Boundaries also fall on whole resampling blocks, so they map to integer input samples.
+    assert all(c.start * rate % model.sample_rate == 0 for c in chunks)
+
+
+@pytest.mark.parametrize("rate, channels", [(16000, 1), (44100, 2)])
+def test_chunked_output_equals_whole_clip_output(model, rate, channels):
+    wav = make_signal(rate, 6.0, channels)
+    conditions = torch.randn(2, model.condition_dim, generator=torch.Generator().manual_seed(1))
+    reference = whole_clip(model, wav, rate, conditions)
+    chunked = api.separate_waveform(
+        model, wav, rate, ["a", "b"], condition=conditions, chunk_seconds=1.0, context_seconds=0.64
+    )
+    assert chunked.shape == (2, channels, wav.shape[-1])
+    assert snr_db(reference, chunked) >= 70.0
+
+
+def test_misaligned_chunks_would_show_seams(model, monkeypatch):
+    """The seam test above is sensitive: chunk boundaries off the pooling grid fail it."""
+    wav = make_signal(16000, 6.0)
+    conditions = torch.randn(1, model.condition_dim, generator=torch.Generator().manual_seed(1))
+    reference = whole_clip(model, wav, 16000, conditions)
+    init = ChunkedSeparator.__init__
+
+    def off_grid(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.unit = 3 * model.hop_length
+
+    monkeypatch.setattr(ChunkedSeparator, "__init__", off_grid)
+    chunked = api.separate_waveform(
+        model, wav, 16000, ["a"], condition=conditions, chunk_seconds=1.0
+    )
+    assert snr_db(reference, chunked) < 60.0
+
+
+@pytest.mark.parametrize(
+    "src, dst", [(44100, 16000), (16000, 44100), (22050, 16000), (16000, 16000)]
+)
+def test_resample_range_equals_whole_resampling(src, dst):
+    x = torch.randn(2, src + 977, generator=torch.Generator().manual_seed(0))
+    whole = resample(x, src, dst)
+    assert whole.shape[-1] == resampled_length(x.shape[-1], src, dst)
+    for start, end in [
+        (0, 10),
+        (123, 4567),
+        (whole.shape[-1] - 300, whole.shape[-1]),
+        (0, whole.shape[-1]),
+    ]:
+        part = resample_range(lambda a, b: x[:, a:b], x.shape[-1], start, end, src, dst)
+        assert torch.allclose(part, whole[:, start:end], atol=1e-6)
+
+
+def test_files_are_streamed_in_bounded_blocks(model, tmp_path, monkeypatch):
+    """Memory does not grow with the file: no read is longer than one chunk plus context."""
+    path = tmp_path / "long.wav"
+    sf.write(path, make_signal(44100, 12.0, 2).T.numpy(), 44100)
+    reads = []
+    original = AudioFileSignal.read
+
+    def spy(self, start, end):
+        reads.append(end - start)
+        return original(self, start, end)
+
+    monkeypatch.setattr(AudioFileSignal, "read", spy)
+    conditions = torch.randn(1, model.condition_dim)
+    report = api.separate(
+        path,
+        ["q"],
+        model,
+        tmp_path / "out",
+        query_embeddings=conditions,
+        progress=False,
+        chunk_seconds=1.0,
+    )
+    assert report.ok
+    separator = ChunkedSeparator(model, conditions, chunk_seconds=1.0)
+    plan = separator.plan(AudioFileSignal(path, model.sample_rate))
+    longest = (plan.chunk + 2 * plan.context) * 44100 / model.sample_rate + 2 * 441 * 3
+    assert len(reads) > 2 * len(plan) - 1 and max(reads) <= longest < 12 * 44100 / 3
+    out, rate = sf.read(tmp_path / "out" / "long__q.wav", always_2d=True)
+    assert rate == 44100 and out.shape == (12 * 44100, 2)
+
+
+# ---------------------------------------------------------------------------- queries and channels
+def test_query_batch_equals_single_query_runs(model):
+    wav = make_signal(16000, 2.5, 1)
+    conditions = torch.randn(3, model.condition_dim, generator=torch.Generator().manual_seed(2))
+    batch = separate_segment(model, wav, conditions)
+    for q in range(3):
+        single = separate_segment(model, wav, conditions[q : q + 1])
+        assert (batch[q] - single[0]).abs().max().item() <= 1e-5
+    assert (batch[0] - batch[1]).abs().max().item() > 1e-3  # the queries do differ
+    # Sub-batches give the same result.
+    assert torch.allclose(separate_segment(model, wav, conditions, batch_size=2), batch, atol=1e-5)
+
+
+def test_channels_are_separated_independently(model):
+    wav = make_signal(16000, 2.0, 2)
+    conditions = torch.randn(2, model.condition_dim)
+    both = separate_segment(model, wav, conditions)
+    for ch in range(2):
+        alone = separate_segment(model, wav[ch : ch + 1], conditions)
+        assert (both[:, ch] - alone[:, 0]).abs().max().item() <= 1e-5
+
+
+def test_silent_input_gives_exact_silence(model):
+    wav = torch.zeros(1, 32000)
+    conditions = torch.randn(1, model.condition_dim)
+    with torch.inference_mode():
+        assert model(wav[None], conditions).abs().max().item() == 0.0  # what skipping relies on
+    blocks = list(ChunkedSeparator(model, conditions).run(TensorSignal(wav, 16000, 16000)))
+    assert all(b.silent for b in blocks) and all(b.targets.abs().max() == 0 for b in blocks)
+
+
+def test_non_finite_input_is_a_clear_error(model):
+    wav = make_signal(16000, 1.0)
+    wav[0, 100] = float("nan")
+    with pytest.raises(AudioSepError, match="NaN or infinite"):
+        api.separate_waveform(
+            model, wav, 16000, ["q"], condition=torch.randn(1, model.condition_dim)
+        )
+
+
+# ---------------------------------------------------------------------------- files
+def write(path, wav: torch.Tensor, rate: int):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wav.T.numpy(), rate, subtype="FLOAT" if path.suffix == ".wav" else None)
+    return path
+
+
+def test_stereo_44k_round_trip_and_remove_plus_target_is_the_mixture(model, tmp_path):
+    wav = make_signal(44100, 3.3, 2)
+    path = write(tmp_path / "in" / "song.wav", wav, 44100)
+    conditions = torch.randn(2, model.condition_dim)
+    report = api.separate(
+        path,
+        ["dog barking", "Speech!"],
+        model,
+        tmp_path / "out",
+        mode="both",
+        query_embeddings=conditions,
+        progress=False,
+    )
+    assert report.ok, report.summary()
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [
+        "song__dog_barking.wav",
+        "song__dog_barking__residual.wav",
+        "song__speech.wav",
+        "song__speech__residual.wav",
+    ]
+    mixture, _ = sf.read(path, dtype="float32", always_2d=True)
+    for slug in ["dog_barking", "speech"]:
+        target, rate = sf.read(
+            tmp_path / "out" / f"song__{slug}.wav", dtype="float32", always_2d=True
+        )
+        residual, _ = sf.read(
+            tmp_path / "out" / f"song__{slug}__residual.wav", dtype="float32", always_2d=True
+        )
+        assert rate == 44100 and target.shape == residual.shape == mixture.shape == (
+            wav.shape[1],
+            2,
+        )
+        assert np.abs(target + residual - mixture).max() <= 1e-6
+        assert np.abs(target).max() > 1e-3 and np.abs(residual).max() > 1e-3
+    # The file output is the in-memory API's output.
+    target, _ = sf.read(tmp_path / "out" / "song__speech.wav", dtype="float32", always_2d=True)
+    memory = api.separate_waveform(model, wav, 44100, ["speech"], condition=conditions[1:])
+    assert np.abs(target.T - memory[0].numpy()).max() <= 1e-6
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(model, tmp_path):
+    path = write(tmp_path / "a.wav", make_signal(16000, 1.0), 16000)
+    cond = torch.randn(1, model.condition_dim)
+    out = tmp_path / "out" / "a__q.wav"
+    assert api.separate(
+        path, "q", model, tmp_path / "out", query_embeddings=cond, progress=False
+    ).ok
+    out.write_bytes(b"stale")
+    report = api.separate(path, "q", model, tmp_path / "out", query_embeddings=cond, progress=False)
+    assert report.files[0].status == "skipped" and out.read_bytes() == b"stale"
+    report = api.separate(
+        path, "q", model, tmp_path / "out", query_embeddings=cond, progress=False, overwrite=True
+    )
+    assert report.files[0].status == "written" and sf.info(out).frames == 16000
+    assert not [
+        p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")
+    ]  # no temp files left
+
+
+def test_an_input_is_never_overwritten(model, tmp_path):
+    a = write(tmp_path / "a.wav", make_signal(16000, 1.0), 16000)
+    clash = write(tmp_path / "a__q.wav", make_signal(16000, 1.0, seed=3), 16000)
+    before = clash.read_bytes()
+    report = api.separate(
+        [a, clash],
+        "q",
+        model,
+        tmp_path,
+        query_embeddings=torch.randn(1, 24),
+        progress=False,
+        overwrite=True,
+    )
+    assert (
+        report.files[0].status == "failed" and "would overwrite an input" in report.files[0].error
+    )
+    assert report.files[1].status == "written"  # a__q__q.wav
+    assert clash.read_bytes() == before
+
+
+def test_folders_keep_their_layout_and_previous_outputs_are_not_inputs(model, tmp_path):
+    write(tmp_path / "in" / "x" / "a.flac", make_signal(16000, 1.0), 16000)
+    write(tmp_path / "in" / "b.wav", make_signal(8000, 1.0), 8000)
+    cond = torch.randn(1, model.condition_dim)
+    kwargs = dict(query_embeddings=cond, progress=False)
+    assert api.separate(tmp_path / "in", "q", model, tmp_path / "in" / "sep", **kwargs).ok
+    assert (tmp_path / "in" / "sep" / "x" / "a__q.wav").is_file()
+    assert sf.info(tmp_path / "in" / "sep" / "b__q.wav").samplerate == 8000
+    report = api.separate(tmp_path / "in", "q", model, tmp_path / "in" / "sep", **kwargs)
+    assert [f.status for f in report.files] == ["skipped", "skipped"]
+
+
+def test_query_slugs():
+    assert api.query_slug("Dog barking!") == "dog_barking"
+    assert api.query_slug("  a  cat / meowing ") == "a_cat_meowing"
+    assert api.query_slug("犬の鳴き声") == "犬の鳴き声"
+    assert api.query_slug("!!!") == "query"
+    assert api._unique_slugs(["Dog", "dog!", "cat"]) == ["dog", "dog_2", "cat"]
+
+
+def test_bad_queries_and_settings_are_clear_errors(model, tmp_path):
+    path = write(tmp_path / "a.wav", make_signal(16000, 1.0), 16000)
+    with pytest.raises(AudioSepError, match="empty string"):
+        api.separate(path, ["speech", "  "], model, tmp_path / "out", progress=False)
+    with pytest.raises(AudioSepError, match="mode"):
+        api.separate(path, "q", model, tmp_path / "out", mode="keep", progress=False)
+    with pytest.raises(AudioSepError, match="no query encoder"):
+        api.separate(path, "q", model, tmp_path / "out", progress=False)
+    with pytest.raises(AudioSepError, match=r"\(1, 24\)"):
+        api.separate(
+            path, "q", model, tmp_path / "out", query_embeddings=torch.randn(2, 24), progress=False
+        )
+    with pytest.warns(UserWarning, match="only used on GPU"):
+        api.separate_waveform(
+            model,
+            torch.randn(1, 1600),
+            16000,
+            "q",
+            condition=torch.randn(1, 24),
+            half=True,
+            device="cpu",
+        )
+
+
+def test_public_entry_point():
+    assert asteroid_audiosep.separate is api.separate
+    assert "separate" in asteroid_audiosep.__all__
