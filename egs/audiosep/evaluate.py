@@ -2,9 +2,10 @@
 """Recipe stage 3: SI-SDR / SDRi of the experiment's model on every evaluation set.
 
 Reads ``evaluation`` from a resolved recipe config; each entry of ``evaluation.sets`` is either
-an evaluation list in the common format (``list: <csv>``, relative to ``paths.data_dir``) or
+an evaluation list in the common format (``list: <csv>``) or
 the released benchmark (``released: <dataset>``, ``csv: <its metadata CSV>``,
-``data_dir: <evaluation/data/<dataset>>``), evaluated with each of its ``query_types``.
+``data_dir: <evaluation/data/<dataset>>``), evaluated with each of its ``query_types``. Paths may
+hold ``{data_dir}`` / ``{exp_dir}``.
 Per-item scores go to ``<exp>/eval/<set>/<query_type>.csv`` as they are computed (a rerun
 resumes), the aggregated table (the released rules) to ``<exp>/eval/summary.csv``.
 
@@ -48,8 +49,9 @@ def open_set(cfg, entry: dict, query_column: str, sample_rate: int):
             if not entry.get(key) or entry[key] == "???":
                 raise AudioSepError(f"evaluation set {entry.get('name')}: set its {key} (released benchmark)")
         return released_benchmark_dataset(
-            entry["released"], entry["csv"], entry["data_dir"], query_column=query_column,
-            sample_rate=sample_rate, class_labels_csv=entry.get("class_labels_csv"),
+            entry["released"], data_path(cfg, entry["csv"]), data_path(cfg, entry["data_dir"]),
+            query_column=query_column, sample_rate=sample_rate,
+            class_labels_csv=data_path(cfg, entry["class_labels_csv"]) if entry.get("class_labels_csv") else None,
             skip_missing=bool(entry.get("skip_missing", False)),
         )
     if "list" not in entry:

@@ -2,7 +2,7 @@
 """Recipe stage 2 without training: the released checkpoint (or any model package) becomes the
 experiment's ``best_model.pth``.
 
-Reads ``model.pretrained`` from a resolved recipe config: a released model's name
+Reads ``import.model`` from a resolved recipe config: a released model's name
 (``audiosep-base``: downloaded from the Hugging Face hub and converted), a released ``.ckpt``
 file, or an Asteroid model package.
 
@@ -26,16 +26,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
     exp = Path(get_value(cfg, "paths.exp_dir"))
-    source = get_value(cfg, "model.pretrained")
+    source = get_value(cfg, "import.model")
     out = exp / "best_model.pth"
     try:
         if not source:
-            raise AudioSepError("set model.pretrained (audiosep-base, a .ckpt or a model package)")
+            raise AudioSepError("set import.model (audiosep-base, a .ckpt or a model package)")
         if str(source) in KNOWN_MODELS:
             source = download_official(str(source))
         source = Path(source)
         if not source.is_file():
-            raise AudioSepError(f"model.pretrained: {source} not found")
+            raise AudioSepError(f"import.model: {source} not found")
         if source.suffix == ".ckpt":
             convert_official(source, out)
         else:
