@@ -59,29 +59,39 @@ class Chunk:
 class ChunkPlan:
     """Grid-aligned chunks covering a signal of ``length`` samples (model rate).
 
+    Every segment given to the model has the same length, ``chunk + 2 * context`` (the first
+    and the last chunks take their missing context from the other side), except near the end
+    of the signal, where it may be up to one pooling unit longer. Equal shapes let the
+    allocator reuse the same blocks from chunk to chunk.
+
     Attributes:
         length: signal length.
-        chunk: span of every chunk but the last (a multiple of the grid).
-        context: context on each side (a multiple of the pooling unit).
+        chunk: span of every chunk but the last (a multiple of the grid, and of ``unit``).
+        context: context on each side (a multiple of ``unit``).
         margin: output kept beyond each span, for resampling back.
+        unit: the pooling unit every segment starts on (``time_pool_factor * hop_length``).
     """
 
     length: int
     chunk: int
     context: int
     margin: int = 0
+    unit: int = 1
 
     def __len__(self) -> int:
         return max(1, -(-self.length // self.chunk))
 
     def __iter__(self) -> Iterator[Chunk]:
+        segment = self.chunk + 2 * self.context
+        last_start = max(0, (self.length - segment) // self.unit * self.unit)
         for k in range(len(self)):
             start, end = k * self.chunk, min(self.length, (k + 1) * self.chunk)
+            seg_start = max(0, min(start - self.context, last_start))
             yield Chunk(
                 start=start,
                 end=end,
-                seg_start=max(0, start - self.context),
-                seg_end=min(self.length, end + self.context),
+                seg_start=seg_start,
+                seg_end=min(self.length, max(seg_start + segment, end + self.context)),
                 keep_start=max(0, start - self.margin),
                 keep_end=min(self.length, end + self.margin),
             )
@@ -209,7 +219,7 @@ class ChunkedSeparator:
         margin = resample_margin(rate, signal.resample_rate)
         chunk = max(grid, round(self.chunk_seconds * rate / grid) * grid)
         context = -(-(math.ceil(self.context_seconds * rate) + margin) // self.unit) * self.unit
-        return ChunkPlan(length=signal.length, chunk=chunk, context=context, margin=margin)
+        return ChunkPlan(signal.length, chunk, context, margin, self.unit)
 
     def run(self, signal: _Signal, plan: Optional[ChunkPlan] = None) -> Iterator[SeparatedBlock]:
         """Separate ``signal`` chunk by chunk.

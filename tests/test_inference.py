@@ -11,7 +11,13 @@ import asteroid_audiosep
 from asteroid_audiosep import AudioSep, AudioSepError, api
 from asteroid_audiosep.apply import ChunkedSeparator, separate_segment
 from asteroid_audiosep.audio import resample
-from asteroid_audiosep.stream import AudioFileSignal, TensorSignal, resample_range, resampled_length
+from asteroid_audiosep.stream import (
+    AudioFileSignal,
+    TensorSignal,
+    resample_margin,
+    resample_range,
+    resampled_length,
+)
 
 from conftest import small_model_args
 from test_inference_fused import nontrivial
@@ -74,6 +80,9 @@ def test_chunk_plan_is_aligned_to_the_pooling_grid(model, rate):
     assert chunks[0].start == 0 and chunks[-1].end == plan.length
     for a, b in zip(chunks, chunks[1:]):
         assert a.end == b.start and b.start % unit == 0 and b.seg_start % unit == 0
+    # All segments have one length (up to a unit longer at the end): the allocator reuses blocks.
+    segment = plan.chunk + 2 * plan.context
+    assert all(segment <= c.seg_end - c.seg_start < segment + unit for c in chunks)
     # Boundaries also fall on whole resampling blocks, so they map to integer input samples.
     assert all(c.start * rate % model.sample_rate == 0 for c in chunks)
 
@@ -150,7 +159,8 @@ def test_files_are_streamed_in_bounded_blocks(model, tmp_path, monkeypatch):
     assert report.ok
     separator = ChunkedSeparator(model, conditions, chunk_seconds=1.0)
     plan = separator.plan(AudioFileSignal(path, model.sample_rate))
-    longest = (plan.chunk + 2 * plan.context) * 44100 / model.sample_rate + 2 * 441 * 3
+    segment = plan.chunk + 2 * plan.context + plan.unit  # the longest segment, at 16 kHz
+    longest = segment * 44100 / model.sample_rate + 2 * resample_margin(44100, model.sample_rate)
     assert len(reads) > 2 * len(plan) - 1 and max(reads) <= longest < 12 * 44100 / 3
     out, rate = sf.read(tmp_path / "out" / "long__q.wav", always_2d=True)
     assert rate == 44100 and out.shape == (12 * 44100, 2)
