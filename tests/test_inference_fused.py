@@ -79,6 +79,20 @@ def test_fused_generic_kernels_equal_reference(monkeypatch):
     assert (fast - ref).abs().max().item() <= 1e-5
 
 
+def test_fused_path_under_autocast():
+    """Mixed precision (as on GPU with --half) runs the plain kernels with reduced precision."""
+    torch.manual_seed(2)
+    model = nontrivial(AudioSep(**small_model_args())).eval()
+    wav, condition = 0.3 * torch.randn(2, 1, 8000), torch.randn(2, model.condition_dim)
+    with torch.inference_mode():
+        exact = model(wav, condition)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, ref = both_paths(model, wav, condition)
+    assert fast.dtype == torch.float32 and fast.shape == exact.shape
+    reference_error = (ref - exact).abs().max().item()
+    assert (fast - exact).abs().max().item() <= 3 * max(reference_error, 1e-3)
+
+
 def test_training_and_autograd_use_the_reference_path(monkeypatch):
     calls = []
     monkeypatch.setattr(fused, "fused_forward", lambda *a: calls.append(1) or 1 / 0)

@@ -44,7 +44,10 @@ class _TorchOps:
     def affine_lrelu(self, x, scale, shift):
         """``leaky_relu(x * scale + shift)``, per channel (scale, shift: (C,))."""
         return F.leaky_relu_(
-            torch.addcmul(shift[:, None, None], x, scale[:, None, None]), self.slope
+            torch.addcmul(
+                shift.to(x.dtype)[:, None, None], x, scale.to(x.dtype)[:, None, None]
+            ),
+            self.slope,
         )
 
     def conv(self, x, w, b, padding: int, lrelu: bool = False):
