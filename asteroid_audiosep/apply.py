@@ -137,7 +137,8 @@ def separate_segment(
         model: an :class:`~asteroid_audiosep.models.AudioSep` in eval mode.
         wav: (channels, time) at ``model.sample_rate``, on the model's device. A mono model
             separates each channel independently; otherwise ``channels`` must equal
-            ``model.in_channels``.
+            ``model.in_channels``. Inputs shorter than half an STFT window are zero-padded
+            (the STFT's reflect padding needs that many samples).
         conditions: (queries, condition_dim) query embeddings.
         batch_size: most (query, channel) items per network call (None: all at once).
         autocast_dtype: run the network under autocast with this dtype (e.g. float16 on CUDA).
@@ -155,6 +156,9 @@ def separate_segment(
         raise AudioSepError(
             f"the model takes {model.in_channels} channels; the audio has {channels}"
         )
+    minimum = model.n_fft // 2 + 1  # reflect padding needs more samples than half a window
+    if length < minimum:
+        x = torch.nn.functional.pad(x, (0, minimum - length))
     spec = model.stft(x.float())  # (items, in_channels, frames, bins), once for all queries
     items = spec.shape[0]
     conditions = conditions.to(device=wav.device, dtype=torch.float32)
@@ -165,9 +169,9 @@ def separate_segment(
         idx = torch.arange(lo, min(total, lo + step), device=wav.device)
         with _autocast(wav.device, autocast_dtype):
             est = model.separate_spectrogram(spec[idx % items], conditions[idx // items])
-        outs.append(model.istft(est.to(spec.dtype), length))
+        outs.append(model.istft(est.to(spec.dtype), x.shape[-1]))
     out = torch.cat(outs) if len(outs) > 1 else outs[0]
-    return out.reshape(queries, channels, length).float()
+    return out[..., :length].reshape(queries, channels, length).float()
 
 
 class ChunkedSeparator:

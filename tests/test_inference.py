@@ -197,6 +197,16 @@ def test_silent_input_gives_exact_silence(model):
     assert all(b.silent for b in blocks) and all(b.targets.abs().max() == 0 for b in blocks)
 
 
+@pytest.mark.parametrize("length", [1, 100, 256, 257])
+def test_very_short_inputs(model, length):
+    wav = torch.randn(2, length, generator=torch.Generator().manual_seed(length))
+    out = api.separate_waveform(model, wav, 16000, ["q"], condition=torch.randn(1, 24))
+    assert out.shape == (1, 2, length) and torch.isfinite(out).all()
+    # At 44.1 kHz, too: the resampled input is shorter still.
+    out = api.separate_waveform(model, wav, 44100, ["q"], condition=torch.randn(1, 24))
+    assert out.shape == (1, 2, length) and torch.isfinite(out).all()
+
+
 def test_non_finite_input_is_a_clear_error(model):
     wav = make_signal(16000, 1.0)
     wav[0, 100] = float("nan")

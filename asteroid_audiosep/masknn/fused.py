@@ -258,6 +258,13 @@ def _forward_item(net, ops, p, coeffs, i: int, x: torch.Tensor) -> torch.Tensor:
     return ops.conv(x, p["w_after"], p["b_after"], padding=0)
 
 
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
 def fused_forward(net, mag: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
     """Eval-mode :class:`ResUNet30` forward without autograd; same result as the reference.
 
@@ -275,7 +282,7 @@ def fused_forward(net, mag: torch.Tensor, condition: torch.Tensor) -> torch.Tens
     use_mkldnn = (
         mag.device.type == "cpu"
         and mag.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
+        and not _cpu_autocast()
         and mkldnn_fusion_available()
     )
     ops = (_MkldnnOps if use_mkldnn else _TorchOps)(float(net.negative_slope))
