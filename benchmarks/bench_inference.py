@@ -1,0 +1,468 @@
+#!/usr/bin/env python
+"""Inference benchmarks: CPU speed against matmul throughput, memory on long files, seams, GPU.
+
+Prints figures and asserts nothing. Every measurement runs in its own subprocess, so that one
+variant's allocator state or compiled code does not leak into another's figure.
+
+- Speed: a 10 s, 32 kHz clip through the released architecture (AudioSep(**RELEASED_ARGS), the
+  stand-in released weights when the reference material is found), one query, on the CPU. The
+  model's FLOPs are counted once (torch.utils.flop_counter); each variant's achieved GFLOP/s is
+  set against an fp32 matmul measured in the same process, between its runs (best of each).
+  Variants: ``reference`` (module by module, channels-first: what training runs),
+  ``reference+channels_last``, ``fused, allocator untouched`` (ASTEROID_AUDIOSEP_RETAIN_MEMORY=0),
+  ``fused`` (the default eval-mode forward under inference mode: the figure that counts), and
+  the opt-in ``torch.compile`` of the reference and of the fused path (inductor, freezing).
+- Memory: peak RSS of ``asteroid_audiosep.separate`` on a 1-minute and a 60-minute file.
+- Seams: SNR between chunked and whole-clip output on a 30 s file (released architecture).
+- GPU: seconds of audio per second in fp32, bf16 and fp16, and the SI-SDR of bf16/fp16 output
+  against fp32 output (when a GPU is available).
+
+Usage::
+
+    python benchmarks/bench_inference.py                 # everything (about 15 min on 2 cores)
+    python benchmarks/bench_inference.py --skip-compile --minutes 1 10
+"""
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = Path(os.environ.get("AUDIOSEP_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
+RATE = 32000
+#: A reduced model for the hour-long memory run: the released STFT, rate and pooling grid, with
+#: narrower layers (about 1/16 of the FLOPs).
+REDUCED = dict(channels=[8, 16, 16, 32, 32, 32], bottleneck_channels=32)
+
+
+# ---------------------------------------------------------------------------- workers
+def _model(weights: str, reduced: bool = False):
+    import torch
+
+    from asteroid_audiosep import AudioSep
+    from asteroid_audiosep.models import RELEASED_ARGS
+
+    if weights and not reduced:
+        return AudioSep.from_pretrained(weights).eval()
+    torch.manual_seed(0)
+    return AudioSep(**{**RELEASED_ARGS, **(REDUCED if reduced else {})}).eval()
+
+
+def _clip(seconds: float, channels: int = 1, seed: int = 0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * RATE)) / RATE
+    tone = 0.2 * torch.sin(2 * math.pi * 440 * t) * (torch.sin(2 * math.pi * 0.5 * t) > 0)
+    return 0.1 * torch.randn(channels, t.numel(), generator=g) * (1 + torch.sin(0.3 * t)) + tone
+
+
+def _condition():
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    return torch.nn.functional.normalize(torch.randn(1, 512, generator=g), dim=-1)
+
+
+def _matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def worker_flops(args) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = _model(args.weights)
+    model.separator.fused_inference = False
+    wav = _clip(args.seconds)[None]
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(wav, _condition())
+    return {"gflop": counter.get_total_flops() / 1e9}
+
+
+def worker_speed(args) -> dict:
+    import torch
+
+    model = _model(args.weights)
+    wav, cond = _clip(args.seconds)[None], _condition()
+    variant = args.variant
+    separator = model.separator
+    if variant.startswith("reference"):
+        separator.fused_inference = False
+    if variant == "reference+channels_last":
+        model.to(memory_format=torch.channels_last)
+        # The 1-channel spectrogram is channels-first; make pre_conv's output channels-last so
+        # that every later layer runs channels-last.
+        separator.pre_conv.register_forward_hook(
+            lambda mod, inp, out: out.contiguous(memory_format=torch.channels_last)
+        )
+    compile_seconds = None
+    with torch.inference_mode():
+        if variant.startswith("compile"):
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True
+            target = (
+                separator.reference_forward
+                if variant == "compile (reference)"
+                else separator.forward
+            )
+            separator.forward = torch.compile(target)
+        t0 = time.perf_counter()
+        out = model(wav, cond)  # warm-up (and compilation)
+        if variant.startswith("compile"):
+            compile_seconds = time.perf_counter() - t0
+        times, matmuls = [], [_matmul_gflops()]
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            out = model(wav, cond)
+            times.append(time.perf_counter() - t0)
+            matmuls.append(_matmul_gflops())
+    torch.save(out, args.output)
+    # Each run against the matmul throughput measured just before and after it: other jobs on
+    # the machine slow both alike.
+    pairs = [(t, (matmuls[i] + matmuls[i + 1]) / 2) for i, t in enumerate(times)]
+    return {
+        "seconds": min(times),
+        "all_seconds": times,
+        "pairs": pairs,
+        "matmul_gflops": max(matmuls),
+        "compile_seconds": compile_seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def worker_memory(args) -> dict:
+    import torch
+
+    from asteroid_audiosep import separate
+
+    model = _model(args.weights, reduced=args.reduced)
+    with open("/proc/self/statm") as f:
+        loaded_mb = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    t0 = time.perf_counter()
+    report = separate(
+        args.input,
+        ["query"],
+        model,
+        args.output,
+        query_embeddings=_condition(),
+        overwrite=True,
+        progress=False,
+        chunk_seconds=args.chunk_seconds,
+    )
+    seconds = time.perf_counter() - t0
+    return {
+        "ok": report.ok,
+        "seconds": seconds,
+        "audio_seconds": sum(f.duration for f in report.files),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "loaded_rss_mb": loaded_mb,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def worker_seams(args) -> dict:
+    import torch
+
+    from asteroid_audiosep.api import separate_waveform
+
+    model = _model(args.weights)
+    wav, cond = _clip(args.seconds), _condition()
+    with torch.inference_mode():
+        whole = model(wav[None], cond)[0]
+    chunked = separate_waveform(
+        model, wav, RATE, ["q"], condition=cond, chunk_seconds=args.chunk_seconds
+    )[0]
+    err = (chunked - whole).pow(2).sum().item()
+    return {
+        "snr_db": 10 * math.log10(whole.pow(2).sum().item() / max(err, 1e-30)),
+        "max_abs_diff": (chunked - whole).abs().max().item(),
+    }
+
+
+def worker_gpu(args) -> dict:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"available": False}
+    from asteroid_audiosep.api import separate_waveform
+
+    model = _model(args.weights).cuda()
+    wav, cond = _clip(args.seconds, seed=2), _condition()
+    results = {"available": True, "device": torch.cuda.get_device_name()}
+    outputs = {}
+    for name, half in [("fp32", False), ("bf16", "bf16"), ("fp16", "fp16")]:
+        separate_waveform(model, wav[:, : 10 * RATE], RATE, ["q"], condition=cond, half=half)
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        outputs[name] = separate_waveform(model, wav, RATE, ["q"], condition=cond, half=half)[0]
+        torch.cuda.synchronize()
+        results[f"{name}_x_realtime"] = args.seconds / (time.perf_counter() - t0)
+    ref = outputs["fp32"].double()
+    for name in ("bf16", "fp16"):
+        est = outputs[name].double()
+        eps = torch.finfo(torch.float32).eps
+        a = (eps + (ref * est).sum()) / ((ref * ref).sum() + eps)
+        si = 10 * torch.log10((eps + (a * ref).pow(2).sum()) / (eps + (est - a * ref).pow(2).sum()))
+        results[f"{name}_si_sdr_vs_fp32_db"] = si.item()
+    return results
+
+
+WORKERS = {
+    "flops": worker_flops,
+    "speed": worker_speed,
+    "memory": worker_memory,
+    "seams": worker_seams,
+    "gpu": worker_gpu,
+}
+
+
+# ---------------------------------------------------------------------------- driver
+def run_worker(name: str, env: dict = None, timeout: float = 3600, **kwargs) -> dict:
+    cmd = [sys.executable, __file__, "--worker", name]
+    for key, value in kwargs.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    full_env = {**os.environ, **(env or {})}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def stand_in_weights(workdir: Path) -> str:
+    """The stand-in released checkpoint, converted, when the reference material is available."""
+    script = REFERENCE / "official_checkpoint.py"
+    if not script.is_file():
+        return ""
+    ckpt, package = workdir / "official.ckpt", workdir / "official.pth"
+    if not package.is_file():
+        subprocess.run([sys.executable, str(script), str(ckpt)], check=True, capture_output=True)
+        sys.path.insert(0, str(REPO))
+        from asteroid_audiosep.official import convert_official
+
+        convert_official(ckpt, package)
+    return str(package)
+
+
+def write_noise_file(path: Path, minutes: float) -> None:
+    """A long 32 kHz mono 16-bit file, written block by block."""
+    import numpy as np
+    import soundfile as sf
+
+    if path.is_file():
+        return
+    rng = np.random.default_rng(0)
+    total, block = int(minutes * 60 * RATE), 60 * RATE
+    with sf.SoundFile(path, "w", samplerate=RATE, channels=1, subtype="PCM_16") as f:
+        for start in range(0, total, block):
+            n = min(block, total - start)
+            t = (start + np.arange(n)) / RATE
+            f.write(
+                (0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * 440 * t)).astype("float32")
+            )
+
+
+def main_driver(args) -> None:
+    import torch
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_inference_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} (other jobs share the cores)"
+    )
+    weights = stand_in_weights(workdir) if not args.random_weights else ""
+    source = "stand-in released weights" if weights else "random weights"
+    print(f"released architecture with {source}; working files in {workdir}\n", flush=True)
+
+    if "speed" in args.sections:
+        speed_section(args, workdir, weights)
+    if "memory" in args.sections:
+        memory_section(args, workdir, weights)
+    if "seams" in args.sections:
+        seams_section(args, weights)
+    if "gpu" in args.sections:
+        gpu_section(weights)
+
+
+def speed_section(args, workdir: Path, weights: str) -> None:
+    import torch
+
+    flops = run_worker("flops", weights=weights, seconds=args.seconds)
+    gflop = flops.get("gflop", float("nan"))
+    print(
+        f"== CPU speed: {args.seconds:g} s at 32 kHz, one query, batch 1 "
+        f"({gflop:.1f} GFLOP counted)"
+    )
+    variants = [
+        ("reference", {}),
+        ("reference+channels_last", {}),
+        ("fused, allocator untouched", {"ASTEROID_AUDIOSEP_RETAIN_MEMORY": "0"}),
+        ("fused", {}),
+    ]
+    if not args.skip_compile:
+        variants += [("compile (reference)", {}), ("compile (fused)", {})]
+    rows, outputs = [], {}
+    for variant, env in variants:
+        out = workdir / f"out_{len(outputs)}.pt"
+        res = run_worker(
+            "speed",
+            env=env,
+            weights=weights,
+            seconds=args.seconds,
+            repeats=args.repeats,
+            variant=variant,
+            output=out,
+        )
+        outputs[variant] = out
+        rows.append((variant, res))
+    ref = torch.load(outputs["reference"]) if "error" not in rows[0][1] else None
+    print(
+        f"{'variant':28s} {'s/clip':>7s} {'GFLOP/s':>8s} {'matmul':>7s} {'ratio':>6s} "
+        f"{'x rt':>5s} {'max|diff|':>9s} {'RSS MB':>6s}"
+    )
+    for variant, res in rows:
+        if "error" in res:
+            print(f"{variant:28s} failed: {res['error']}")
+            continue
+        # The best run, against the matmul throughput measured around that run.
+        seconds, matmul = min(res["pairs"])
+        achieved = gflop / seconds
+        diff = (
+            (torch.load(outputs[variant]) - ref).abs().max().item() if ref is not None else math.nan
+        )
+        note = (
+            f"  (compiled in {res['compile_seconds']:.0f} s)" if res.get("compile_seconds") else ""
+        )
+        print(
+            f"{variant:28s} {seconds:7.2f} {achieved:8.1f} {matmul:7.1f} {achieved / matmul:6.2f} "
+            f"{args.seconds / seconds:5.2f} {diff:9.1e} {res['peak_rss_mb']:6.0f}{note}",
+            flush=True,
+        )
+    print("GFLOP/s: counted FLOPs / best wall time; matmul: fp32 2048^3 sgemm GFLOP/s in the same")
+    print(
+        "process just before and after that run; ratio = GFLOP/s / matmul; x rt: times real time;"
+    )
+    print("max|diff|: output waveform against the reference path. 'fused' is the default eval-mode")
+    print("forward (under torch.inference_mode); the compile variants are opt-in.\n", flush=True)
+
+
+def memory_section(args, workdir: Path, weights: str) -> None:
+    print(
+        "== Peak RSS of asteroid_audiosep.separate (32 kHz mono file, one query, "
+        f"{args.chunk_seconds:g} s chunks)"
+    )
+    for minutes in args.minutes:
+        path = workdir / f"noise_{minutes:g}min.wav"
+        write_noise_file(path, minutes)
+        for reduced in [True, False] if minutes <= 1 else [True]:
+            res = run_worker(
+                "memory",
+                weights=weights,
+                input=path,
+                output=workdir / "separated",
+                chunk_seconds=args.chunk_seconds,
+                reduced=int(reduced),
+            )
+            label = "reduced model" if reduced else "released model"
+            if "error" in res:
+                print(f"{minutes:5g} min, {label:14s}: failed: {res['error']}")
+                continue
+            print(
+                f"{minutes:5g} min, {label:14s}: peak RSS {res['peak_rss_mb']:6.0f} MB "
+                f"({res['loaded_rss_mb']:.0f} MB before separating), {res['seconds']:6.1f} s "
+                f"({res['audio_seconds'] / res['seconds']:.1f}x real time)",
+                flush=True,
+            )
+    print(
+        "(reduced model: the released STFT, rate and pooling grid, "
+        f"channels {REDUCED['channels']})\n"
+    )
+
+
+def seams_section(args, weights: str) -> None:
+    res = run_worker(
+        "seams", weights=weights, seconds=args.seam_seconds, chunk_seconds=args.chunk_seconds
+    )
+    if "error" in res:
+        print(f"== Seams: failed: {res['error']}\n")
+    else:
+        print(
+            f"== Seams: {args.seam_seconds:g} s clip, {args.chunk_seconds:g} s chunks, "
+            f"0.64 s context: chunked vs whole-clip SNR {res['snr_db']:.1f} dB "
+            f"(max |diff| {res['max_abs_diff']:.1e})\n"
+        )
+
+
+def gpu_section(weights: str) -> None:
+    res = run_worker("gpu", weights=weights, seconds=60)
+    if "error" in res:
+        print(f"== GPU: failed: {res['error']}")
+    elif not res["available"]:
+        print("== GPU: no GPU available (torch.cuda.is_available() is False); GPU figures skipped")
+    else:
+        print(f"== GPU ({res['device']}), 60 s clip, seconds of audio per second:")
+        for name in ("fp32", "bf16", "fp16"):
+            extra = (
+                f", SI-SDR vs fp32 {res[f'{name}_si_sdr_vs_fp32_db']:.1f} dB"
+                if name != "fp32"
+                else ""
+            )
+            print(f"  {name}: {res[f'{name}_x_realtime']:.1f}x real time{extra}")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    p.add_argument("--output", help=argparse.SUPPRESS)
+    p.add_argument("--input", help=argparse.SUPPRESS)
+    p.add_argument("--reduced", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--weights", default="", help=argparse.SUPPRESS)
+    p.add_argument("--seconds", type=float, default=10.0, help="clip length for the speed runs")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per variant (best counts)")
+    p.add_argument(
+        "--minutes", type=float, nargs="+", default=[1, 60], help="memory-run file lengths"
+    )
+    p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length of separate()")
+    p.add_argument("--seam-seconds", type=float, default=30.0, help="clip length of the seam test")
+    p.add_argument("--skip-compile", action="store_true", help="skip the torch.compile variants")
+    p.add_argument("--random-weights", action="store_true", help="do not use the stand-in weights")
+    p.add_argument(
+        "--sections",
+        nargs="+",
+        default=["speed", "memory", "seams", "gpu"],
+        choices=["speed", "memory", "seams", "gpu"],
+        help="what to measure (default: everything)",
+    )
+    p.add_argument("--workdir", help="folder for the generated files (default: a new temp folder)")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.worker:
+        sys.path.insert(0, str(REPO))
+        print(json.dumps(WORKERS[arguments.worker](arguments)))
+    else:
+        main_driver(arguments)
