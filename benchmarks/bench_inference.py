@@ -288,8 +288,8 @@ def main_driver(args) -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_inference_"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, "
-        f"load average {os.getloadavg()[0]:.1f} (other jobs share the cores)"
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared machine)"
     )
     weights = stand_in_weights(workdir) if not args.random_weights else ""
     source = "stand-in released weights" if weights else "random weights"
