@@ -1,0 +1,35 @@
+"""Training engine: the Lightning system, batch formation, optimiser, callbacks, packaging."""
+from .batching import ShardSampler, StepBatchSampler, StreamDataset, collate_eval
+from .callbacks import (
+    BatchTrace,
+    StepProgressBar,
+    StepRateLogger,
+    ValidatedCheckpoint,
+    ValidationLog,
+)
+from .optim import WarmupSchedule, make_optimizer, make_scheduler
+from .package import (
+    export_model_package,
+    load_training_checkpoint,
+    model_state_from_checkpoint,
+)
+from .system import AudioSepSystem
+
+__all__ = [
+    "AudioSepSystem",
+    "BatchTrace",
+    "ShardSampler",
+    "StepBatchSampler",
+    "StepProgressBar",
+    "StepRateLogger",
+    "StreamDataset",
+    "ValidatedCheckpoint",
+    "ValidationLog",
+    "WarmupSchedule",
+    "collate_eval",
+    "export_model_package",
+    "load_training_checkpoint",
+    "make_optimizer",
+    "make_scheduler",
+    "model_state_from_checkpoint",
+]
