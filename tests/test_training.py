@@ -1,0 +1,494 @@
+"""Training: batching, schedule, the Lightning system, and the recipe's train step (learning on
+the mini corpus, 2-process DDP on CPU, kill-and-resume, bad configurations)."""
+import csv
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from asteroid_audiosep import AudioSep, AudioSepError
+from asteroid_audiosep.data import LASSTrainDataset, SegmentMixer, write_datafile
+from asteroid_audiosep.encoders import PrecomputedQueryEncoder, QueryEncoder
+from asteroid_audiosep.engine import (
+    AudioSepSystem,
+    StepBatchSampler,
+    StreamDataset,
+    WarmupSchedule,
+    collate_eval,
+    export_model_package,
+    make_optimizer,
+)
+from asteroid_audiosep.losses import get_loss_func, l1_waveform_loss
+from asteroid_audiosep.metrics.separation import sdr
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = REPO / "egs" / "audiosep" / "train.py"
+
+
+def _load_train_module():
+    spec = importlib.util.spec_from_file_location("audiosep_train_step", TRAIN_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train_step = _load_train_module()
+
+
+# ---------------------------------------------------------------------- shared data and configs
+@pytest.fixture(scope="module")
+def mini_corpus(tmp_path_factory):
+    """The mini corpus with 16 training clips per class (2 validation, 1 test), no speech."""
+    from asteroid_audiosep.data.mini import generate_mini_corpus
+
+    out = tmp_path_factory.mktemp("mini")
+    generate_mini_corpus(out, seed=0, clips_per_class=(16, 2, 1), speech_pairs=(0, 0))
+    return out
+
+
+TINY_MODEL = dict(
+    n_fft=256,
+    hop_length=128,
+    channels=[8, 16, 32, 32],
+    bottleneck_channels=32,
+    pool_sizes=[[2, 2], [2, 2], [2, 2], [1, 2]],
+    film_mode="gamma_beta",
+    film_hidden_dim=64,
+    bn_momentum=0.1,
+    query_encoder={"type": "sentence"},
+)
+
+
+def tiny_config(corpus: Path, exp_dir: Path, validation: bool = True, **training) -> dict:
+    """A reduced mini setup: the 16 kHz corpus read at 8 kHz, n_fft 256 / hop 128, a 4-level
+    ResUNet with the paper's FiLM (gamma and beta) and BatchNorm momentum 0.1 (running
+    statistics that keep up in a short run), 1 s segments mixed at equal energy."""
+    conf = dict(
+        paths=dict(data_dir=str(corpus), exp_dir=str(exp_dir)),
+        data=dict(
+            train_datafiles=["{data_dir}/train.json"],
+            valid_list="{data_dir}/eval/validation/eval.csv" if validation else None,
+            sample_rate=8000,
+            segment_seconds=1.0,
+            mix_mode="equal_energy",
+        ),
+        model=dict(TINY_MODEL),
+        training=dict(
+            batch_size=8, num_workers=0, num_threads=1, max_steps=8, lr=5e-3, warmup_steps=10,
+            val_check_interval=4, val_batch_size=12, checkpoint_every_n_steps=4, log_every_n_steps=4,
+            progress_bar=False,
+        ),
+    )
+    conf["training"].update(training)
+    return conf
+
+
+def write_config(conf: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def run_train_script(args, script=TRAIN_SCRIPT, timeout=300):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, str(script), *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_trace(exp_dir: Path, rank: int = 0):
+    path = exp_dir / "trace" / f"rank{rank}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def package_layout(path: Path) -> dict:
+    """What kind of package a file is: its keys, infos keys and tensor names/shapes."""
+    package = torch.load(path, map_location="cpu", weights_only=True)
+    return dict(
+        keys=sorted(package),
+        model_name=package["model_name"],
+        model_args=package["model_args"],
+        infos=sorted(package["infos"]),
+        training=sorted(package["infos"]["training"]),
+        tensors={k: tuple(v.shape) for k, v in package["state_dict"].items()},
+    )
+
+
+# ---------------------------------------------------------------------- batching and schedule
+def test_step_batch_sampler_shards_without_overlap_and_resumes_exactly():
+    num_items, batch, world = 10, 3, 2
+    full = StepBatchSampler(num_items, batch, max_steps=7, rank=0, world_size=world)
+    other = StepBatchSampler(num_items, batch, max_steps=7, rank=1, world_size=world)
+    positions = [k[2] for b in full for k in b] + [k[2] for b in other for k in b]
+    assert sorted(positions) == list(range(7 * batch * world))  # nothing dropped, nothing twice
+    for step_batch in full:
+        for epoch, index, position in step_batch:
+            assert (epoch, index) == divmod(position, num_items)
+    resumed = StepBatchSampler(num_items, batch, start_step=4, max_steps=7, rank=0, world_size=world)
+    assert list(resumed) == list(full)[4:]
+
+
+def test_stream_dataset_items_depend_only_on_their_key(mini_corpus):
+    dataset = LASSTrainDataset([mini_corpus / "train.json"], 16000, 0.5, seed=3)
+    keys = [(0, 5, 5), (1, 5, 293), (0, 7, 7)]
+    first = [StreamDataset(dataset)[k] for k in keys]
+    fresh = StreamDataset(LASSTrainDataset([mini_corpus / "train.json"], 16000, 0.5, seed=3))
+    again = [fresh[k] for k in reversed(keys)][::-1]
+    for a, b, key in zip(first, again, keys):
+        assert torch.equal(a["waveform"], b["waveform"]) and a["caption"] == b["caption"]
+        assert a["position"] == key[2]
+    assert not torch.equal(first[0]["waveform"], first[1]["waveform"])  # epochs differ
+
+
+def test_warmup_schedule_is_linear_then_constant():
+    schedule = WarmupSchedule(warmup_steps=4)
+    assert [schedule(s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    decayed = WarmupSchedule(warmup_steps=0, decay_factor=0.5, decay_every=10)
+    assert decayed(9) == 1.0 and decayed(10) == 0.5 and decayed(25) == 0.25
+    with pytest.raises(AudioSepError):
+        WarmupSchedule(warmup_steps=-1)
+
+
+def test_losses():
+    est, target = torch.randn(3, 1, 800), torch.randn(3, 1, 800)
+    assert torch.isclose(l1_waveform_loss(est, target), (est - target).abs().mean())
+    assert get_loss_func("si_sdr")(target * 2.0, target) < -50  # scale-invariant: a perfect estimate
+    with pytest.raises(AudioSepError, match="choose one of"):
+        get_loss_func("mse")
+
+
+# ---------------------------------------------------------------------- the system
+class StubEncoder(QueryEncoder):
+    """Text -> a fixed random vector; audio -> a constant vector (recognisable)."""
+
+    embed_dim = 12
+
+    def __init__(self):
+        super().__init__()
+        self.texts_seen = []
+
+    def _embed_text(self, texts):
+        self.texts_seen += list(texts)
+        gen = torch.Generator().manual_seed(len(texts[0]))
+        return torch.randn(len(texts), self.embed_dim, generator=gen)
+
+    @property
+    def has_audio_tower(self):
+        return True
+
+    def encode_audio(self, wav, sample_rate):
+        return torch.full((wav.shape[0], self.embed_dim), 7.0)
+
+    def spec(self):
+        return {"type": "stub"}
+
+
+def small_system(use_text_ratio=1.0, cache_texts=("a dog barks", "rain")):
+    model = AudioSep(sample_rate=16000, n_fft=256, hop_length=64, channels=[8, 8], bottleneck_channels=8,
+                     pool_sizes=[[2, 2], [1, 2]], condition_dim=12)
+    encoder = StubEncoder()
+    model.set_query_encoder(encoder)
+    cache = PrecomputedQueryEncoder(table={t: torch.ones(12) * i for i, t in enumerate(cache_texts)})
+    system = AudioSepSystem(model, make_optimizer(model.parameters()), l1_waveform_loss, train_loader=None,
+                            mixer=SegmentMixer(seed=0), query_cache=cache, use_text_ratio=use_text_ratio)
+    return system, encoder
+
+
+def test_system_uses_the_cache_and_falls_back_to_the_live_encoder():
+    system, encoder = small_system()
+    cond = system.text_conditions(["rain", "a dog barks", "rain"])
+    assert torch.equal(cond, torch.stack([torch.ones(12), torch.zeros(12), torch.ones(12)]))
+    assert encoder.texts_seen == []  # the frozen encoder is not run for cached captions
+    cond = system.text_conditions(["rain", "a siren"])
+    assert encoder.texts_seen == ["a siren"] and torch.equal(cond[0], torch.ones(12))
+    # The encoder is not part of the trained module: no parameter, no state, eval mode.
+    assert not any(n.startswith("model._query_encoder") for n, _ in system.named_parameters())
+    assert not any("query" in k for k in system.state_dict())
+    assert not encoder.training
+
+
+def test_system_training_step_decreases_the_loss_on_a_fixed_batch():
+    system, _ = small_system()
+    torch.manual_seed(0)
+    batch = {"waveform": torch.randn(4, 1, 3200) * 0.1, "caption": ["rain", "a dog barks"] * 2,
+             "position": torch.arange(4)}
+    optimizer = system.optimizer
+    losses = []
+    for _ in range(15):
+        loss = system.common_step(batch, 0, train=True)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+@pytest.mark.parametrize("ratio, expected", [(1.0, 0), (0.0, 16), (0.5, None)])
+def test_hybrid_queries_replace_text_by_target_audio_embeddings(ratio, expected):
+    system, _ = small_system(use_text_ratio=ratio)
+    targets = torch.randn(16, 1, 1600)
+    cond = system.query_conditions(["rain"] * 16, targets)
+    audio_items = int((cond == 7.0).all(dim=1).sum())
+    if expected is None:
+        assert 0 < audio_items < 16
+        again = system.query_conditions(["rain"] * 16, targets)
+        assert torch.equal(cond, again)  # drawn from (seed, step): reproducible
+    else:
+        assert audio_items == expected
+    with pytest.raises(AudioSepError):
+        small_system(use_text_ratio=1.5)
+
+
+def test_validation_separates_padded_items_at_their_own_length():
+    system, _ = small_system()
+    system.eval()
+    torch.manual_seed(1)
+    mixture, target = torch.randn(1600) * 0.1, torch.randn(1600) * 0.1
+    batch = collate_eval([dict(mixture=mixture, target=target, query="rain", id="b"),
+                          dict(mixture=mixture[:1000], target=target[:1000], query="rain", id="a")])
+    assert batch["mixture"].shape == (2, 1600) and batch["length"].tolist() == [1600, 1000]
+    system.on_validation_epoch_start()
+    with torch.no_grad():
+        system.validation_step(batch, 0)
+        cond = system.text_conditions(["rain"])
+        whole = system.model(mixture[None], cond)[0, 0]
+        short = system.model(mixture[None, :1000], cond)[0, 0]
+    sums = system._val_sums
+    assert float(sums[-1]) == 2
+    expected_sdr = float(sdr(target, whole)) + float(sdr(target[:1000], short))
+    assert float(sums[1]) == pytest.approx(expected_sdr, abs=1e-4)
+    expected_sdri = expected_sdr - float(sdr(target, mixture)) - float(sdr(target[:1000], mixture[:1000]))
+    assert float(sums[0]) == pytest.approx(expected_sdri, abs=1e-4)
+
+
+def test_export_model_package_round_trip(tmp_path):
+    model = AudioSep(sample_rate=16000, n_fft=256, hop_length=64, channels=[8, 8], bottleneck_channels=8,
+                     pool_sizes=[[2, 2], [1, 2]], condition_dim=12, query_encoder={"type": "sentence"})
+    path = export_model_package(model, tmp_path / "best_model.pth", dataset_infos={"dataset": "mini", "licenses": []},
+                                training_infos={"steps": 3})
+    loaded = AudioSep.from_pretrained(str(path))
+    package = torch.load(path, weights_only=True)
+    assert package["dataset"] == "mini" and package["infos"]["training"] == {"steps": 3}
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key])
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary file left
+
+
+# ---------------------------------------------------------------------- the recipe's train step
+def test_mini_training_learns_text_conditioned_separation(mini_corpus, tmp_path):
+    """(a) A tiny model on the mini corpus: validation SDRi rises by >= 3 dB, and the output
+    follows the query (two class queries on one mixture give outputs closer to their own source)."""
+    exp_dir = tmp_path / "exp"
+    conf = tiny_config(mini_corpus, exp_dir, batch_size=16, max_steps=300, val_check_interval=100,
+                       checkpoint_every_n_steps=100, log_every_n_steps=25)
+    threads = torch.get_num_threads()
+    try:
+        status = train_step.main(["--config", str(write_config(conf, tmp_path / "conf.yaml"))])
+    finally:
+        torch.set_num_threads(threads)
+    assert status == 0
+    report = json.loads((exp_dir / "train_report.json").read_text())
+    history = report["validation"]
+    print("validation SDRi by step:", [(row["step"], round(row["val_sdri"], 2)) for row in history])
+    assert [row["step"] for row in history] == [0, 100, 200, 300]
+    start, best = history[0]["val_sdri"], max(row["val_sdri"] for row in history[1:])
+    assert best >= start + 3.0, history
+    assert report["best_val_sdri"] == pytest.approx(best, abs=1e-4)
+    for name in ("best_model.pth", "query_embeddings.pt", "train_config.yaml", "checkpoints/last.ckpt"):
+        assert (exp_dir / name).is_file(), name
+    assert list((exp_dir / "tb").glob("events.out.tfevents.*"))
+
+    # The same (held-out test) mixture queried with its two classes' labels.
+    model = AudioSep.from_pretrained(str(exp_dir / "best_model.pth")).eval()
+    labels = {c["name"]: c["label"] for c in json.loads((mini_corpus / "classes.json").read_text())["classes"]}
+    eval_dir = mini_corpus / "eval" / "test"
+    from asteroid_audiosep.audio import load_audio
+
+    margins = []  # per (mixture, query): SDR to its own source minus SDR to the other source
+    with open(eval_dir / "eval.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        mixture = load_audio(eval_dir / f"mixture-{row['idx']}.wav", sample_rate=8000)[0][0]
+        first = load_audio(eval_dir / f"segment-{row['idx']}.wav", sample_rate=8000)[0][0]
+        second = mixture - first
+        other_class = row["noise_wav"].rsplit("-", 1)[0]
+        with torch.no_grad():
+            est = model.forward_wav(torch.stack([mixture, mixture])[:, None],
+                                    query=[labels[row["class"]], labels[other_class]])[:, 0]
+        margins += [float(sdr(first, est[0]) - sdr(second, est[0])), float(sdr(second, est[1]) - sdr(first, est[1]))]
+    right = sum(m > 0 for m in margins)
+    print(f"conditioning: mean margin {np.mean(margins):.2f} dB, output closer to the queried source for "
+          f"{right}/{len(margins)} queries")
+    # A model that ignores the query gives the same output for both: exactly one of the two
+    # margins of a mixture is positive (half of the queries) and the mean margin is 0.
+    assert np.mean(margins) > 2.0, margins
+    assert right >= 2 / 3 * len(margins), margins
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(mini_corpus, tmp_path_factory):
+    """A run SIGKILLed after 6 of 8 steps (last checkpoint: step 4), then resumed by rerunning the
+    same command."""
+    tmp = tmp_path_factory.mktemp("resume")
+    exp_dir = tmp / "exp"
+    conf_path = write_config(tiny_config(mini_corpus, exp_dir, trace_batches=True, limit_val_batches=1), tmp / "c.yaml")
+    killer = tmp / "train_killed.py"
+    killer.write_text(
+        "import os, signal, sys\n"
+        f"sys.path.insert(0, {str(TRAIN_SCRIPT.parent)!r})\n"
+        "import pytorch_lightning as pl\n"
+        "import train\n"
+        "class KillAt(pl.Callback):\n"
+        "    def on_train_batch_end(self, trainer, *args):\n"
+        "        if trainer.global_step >= 6:\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        "sys.exit(train.main(sys.argv[1:], extra_callbacks=[KillAt()]))\n"
+    )
+    killed = run_train_script(["--config", conf_path], script=killer)
+    after_kill = dict(
+        returncode=killed.returncode,
+        trace=read_trace(exp_dir),
+        last_step=torch.load(exp_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"],
+        package_existed=(exp_dir / "best_model.pth").exists(),
+    )
+    resumed = run_train_script(["--config", conf_path])
+    return dict(exp_dir=exp_dir, conf=conf_path, killed=after_kill, resumed=resumed)
+
+
+def test_kill_and_resume_neither_repeats_nor_skips_steps(killed_and_resumed):
+    """(c) The resumed run restarts at the last checkpoint's step, with the same data, model,
+    optimiser and scheduler state (its first steps' losses equal the killed run's)."""
+    run, killed = killed_and_resumed, killed_and_resumed["killed"]
+    assert killed["returncode"] == -signal.SIGKILL
+    assert killed["last_step"] == 4 and not killed["package_existed"]
+    assert [r["step"] for r in killed["trace"]] == list(range(6))
+    assert run["resumed"].returncode == 0, run["resumed"].stderr[-3000:]
+    trace = read_trace(run["exp_dir"])
+    resumed = trace[len(killed["trace"]):]
+    assert [r["step"] for r in resumed] == [4, 5, 6, 7]
+    for row in trace:
+        assert row["positions"] == list(range(row["step"] * 8, row["step"] * 8 + 8))
+    before = {r["step"]: r for r in killed["trace"]}
+    for row in resumed[:2]:  # steps 4 and 5 ran twice: identical data and identical losses
+        assert row["indices"] == before[row["step"]]["indices"]
+        assert row["loss"] == pytest.approx(before[row["step"]]["loss"], rel=1e-5, abs=1e-7)
+    last = torch.load(run["exp_dir"] / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 8
+    report = json.loads((run["exp_dir"] / "train_report.json").read_text())
+    assert report["steps"] == 8 and report["resumed_from"].endswith("last.ckpt")
+    assert [row["step"] for row in report["validation"]] == [0, 4, 8]
+    model = AudioSep.from_pretrained(str(run["exp_dir"] / "best_model.pth"))
+    best = torch.load(report["best_checkpoint"], weights_only=False)["state_dict"]
+    assert torch.equal(model.state_dict()["separator.pre_conv.weight"], best["model.separator.pre_conv.weight"])
+    # Rerunning a finished experiment trains nothing more and keeps the package.
+    again = run_train_script(["--config", run["conf"]])
+    assert again.returncode == 0 and len(read_trace(run["exp_dir"])) == len(trace)
+
+
+def test_ddp_two_cpu_processes(mini_corpus, tmp_path, killed_and_resumed):
+    """(b) 2 processes (gloo): the ranks share the stream without overlap, and the package is the
+    same kind as a single-process run's."""
+    exp_dir = tmp_path / "exp"
+    conf = tiny_config(mini_corpus, exp_dir, trace_batches=True, accelerator="cpu", devices=2, batch_size=4,
+                       max_steps=4, val_check_interval=2, checkpoint_every_n_steps=2)
+    result = run_train_script(["--config", write_config(conf, tmp_path / "ddp.yaml")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((exp_dir / "train_report.json").read_text())
+    assert report["world_size"] == 2 and report["steps"] == 4
+    ranks = [read_trace(exp_dir, r) for r in (0, 1)]
+    assert [r["step"] for r in ranks[0]] == [r["step"] for r in ranks[1]] == [0, 1, 2, 3]
+    positions = [p for trace in ranks for row in trace for p in row["positions"]]
+    assert sorted(positions) == list(range(4 * 2 * 4))  # per step 2 ranks x 4 items, disjoint
+    # Every validation example counted once over the two ranks.
+    num_valid = sum(1 for _ in open(mini_corpus / "eval" / "validation" / "eval.csv")) - 1
+    assert all(row["num_examples"] == num_valid for row in report["validation"])
+    single = package_layout(killed_and_resumed["exp_dir"] / "best_model.pth")
+    double = package_layout(exp_dir / "best_model.pth")
+    assert double == single
+
+
+# ---------------------------------------------------------------------- bad configurations
+@pytest.fixture(scope="module")
+def four_clip_datafile(mini_corpus, tmp_path_factory):
+    from asteroid_audiosep.data import read_datafile
+
+    path = tmp_path_factory.mktemp("small") / "four.json"
+    return write_datafile(path, read_datafile(mini_corpus / "train.json")[:4])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(data=dict(train_datafiles=["{data_dir}/nowhere.json"])),
+         r"data\.train_datafiles: .*nowhere\.json not found"),
+        (dict(model=dict(query_encoder={"type": "wav2vec"})), r"model\.query_encoder\.type='wav2vec'.*one of"),
+        (dict(training=dict(batch_size=8), data=dict(train_datafiles=["FOUR"])), r"training\.batch_size=8 .* only 4"),
+        (dict(data=dict(sample_rate=32000)),
+         r"sample-rate mismatch: data\.sample_rate is 32000 .* 16000 Hz.*set data\.sample_rate to 16000"),
+        (dict(training=dict(max_step=3)), r"training\.max_step \(did you mean training\.max_steps\?\)"),
+        (dict(training=dict(use_text_ratio=0.5)), r"use_text_ratio=0\.5 .*clap"),
+        (dict(training=dict(devices=2)), r"no GPU is visible: use --ngpu 0"),
+    ],
+    ids=["missing-datafile", "unknown-encoder", "batch-too-large", "sample-rate", "unknown-key", "hybrid-text",
+         "no-gpu"],
+)
+def test_bad_configuration_fails_before_training(mini_corpus, four_clip_datafile, tmp_path, capsys, change, message):
+    """(d) Each mistake stops the run before anything is trained or written, naming the setting."""
+    if torch.cuda.is_available() and "devices" in change.get("training", {}):
+        pytest.skip("a GPU is visible: asking for GPUs is not a mistake here")
+    conf = tiny_config(mini_corpus, tmp_path / "exp")
+    for section, values in change.items():
+        for key, value in values.items():
+            if value == ["FOUR"]:
+                value = [str(four_clip_datafile)]
+            conf[section][key] = value
+    status = train_step.main(["--config", str(write_config(conf, tmp_path / "bad.yaml"))])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert re.search(message, err), err
+    assert not (tmp_path / "exp" / "checkpoints").exists()
+    assert not (tmp_path / "exp" / "query_embeddings.pt").exists()
+
+
+def test_bad_configuration_exit_status_from_the_command_line(mini_corpus, tmp_path):
+    conf = tiny_config(mini_corpus, tmp_path / "exp")
+    conf_path = write_config(conf, tmp_path / "c.yaml")
+    result = run_train_script(["--config", conf_path, "--data.train_datafiles", "[missing.json]"])
+    assert result.returncode == 1
+    assert "data.train_datafiles: missing.json not found: run stage 0" in result.stderr
+
+
+def test_fine_tuning_starts_from_a_package_or_the_released_checkpoint(tmp_path, official_ckpt):
+    model = AudioSep(sample_rate=16000, n_fft=256, hop_length=64, channels=[8, 8], bottleneck_channels=8,
+                     pool_sizes=[[2, 2], [1, 2]], condition_dim=12, query_encoder={"type": "sentence"})
+    package = export_model_package(model, tmp_path / "init.pth")
+    loaded = train_step.load_initial_model(str(package), tmp_path / "exp", 16000)
+    key = "separator.pre_conv.weight"
+    assert torch.equal(loaded.state_dict()[key], model.state_dict()[key])
+    with pytest.raises(AudioSepError, match="sample-rate mismatch.*set data.sample_rate to 16000"):
+        train_step.load_initial_model(str(package), tmp_path / "exp", 32000)
+    released = train_step.load_initial_model(str(official_ckpt), tmp_path / "exp", 32000)
+    assert released.n_fft == 2048 and released.condition_dim == 512
+    assert (tmp_path / "exp" / "init" / "audiosep_base_4M_steps.pth").is_file()
+    with pytest.raises(AudioSepError, match="training.init_from: .* not found"):
+        train_step.load_initial_model(str(tmp_path / "none.pth"), tmp_path / "exp", 32000)
+
+
+def test_hardware_resolution():
+    defaults = dict(train_step.TRAINING_DEFAULTS)
+    cpu = train_step.resolve_hardware(dict(defaults, accelerator="cpu", devices=2))
+    assert cpu.world_size == 2 and cpu.strategy == "ddp" and cpu.precision == "32-true" and not cpu.sync_batchnorm
+    single = train_step.resolve_hardware(defaults)
+    assert single.accelerator == "cpu" and single.devices == 1 and single.world_size == 1
+    with pytest.raises(AudioSepError, match="sync_batchnorm"):
+        train_step.resolve_hardware(dict(defaults, accelerator="cpu", devices=2, sync_batchnorm=True))
+    with pytest.raises(AudioSepError, match="precision"):
+        train_step.resolve_hardware(dict(defaults, precision="8-bit"))
