@@ -218,11 +218,11 @@ def test_system_uses_the_cache_and_falls_back_to_the_live_encoder():
 def test_system_training_step_decreases_the_loss_on_a_fixed_batch():
     system, _ = small_system()
     torch.manual_seed(0)
-    batch = {"waveform": torch.randn(4, 1, 3200) * 0.1, "caption": ["rain", "a dog barks"] * 2,
+    batch = {"waveform": torch.randn(4, 1, 1600) * 0.1, "caption": ["rain", "a dog barks"] * 2,
              "position": torch.arange(4)}
     optimizer = system.optimizer
     losses = []
-    for _ in range(15):
+    for _ in range(10):
         loss = system.common_step(batch, 0, train=True)
         optimizer.zero_grad()
         loss.backward()
@@ -289,6 +289,7 @@ def test_mini_training_learns_text_conditioned_separation(mini_corpus, tmp_path)
     exp_dir = tmp_path / "exp"
     conf = tiny_config(mini_corpus, exp_dir, batch_size=16, max_steps=300, val_check_interval=100,
                        checkpoint_every_n_steps=100, log_every_n_steps=25)
+    conf["data"]["segment_seconds"] = 0.5
     threads = torch.get_num_threads()
     try:
         status = train_step.main(["--config", str(write_config(conf, tmp_path / "conf.yaml"))])
@@ -413,6 +414,35 @@ def test_ddp_two_cpu_processes(mini_corpus, tmp_path, killed_and_resumed):
     single = package_layout(killed_and_resumed["exp_dir"] / "best_model.pth")
     double = package_layout(exp_dir / "best_model.pth")
     assert double == single
+
+
+def test_ddp_started_by_srun(mini_corpus, tmp_path):
+    """Two processes started as ``srun --ntasks-per-node 2`` starts them (SLURM variables, both at
+    once, no Lightning launcher): Lightning takes ranks from SLURM, rank 1 writes nothing."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exp_dir = tmp_path / "exp"
+    conf = tiny_config(mini_corpus, exp_dir, trace_batches=True, accelerator="cpu", devices=2, batch_size=4,
+                       max_steps=2, val_check_interval=2, checkpoint_every_n_steps=2, limit_val_batches=1)
+    conf_path = write_config(conf, tmp_path / "slurm.yaml")
+    slurm = dict(SLURM_NTASKS="2", SLURM_NTASKS_PER_NODE="2", SLURM_JOB_ID="4242", SLURM_JOB_NAME="train",
+                 SLURM_NODELIST="localhost", SLURM_NNODES="1", SLURM_NODEID="0", MASTER_ADDR="127.0.0.1",
+                 MASTER_PORT=str(port), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONWARNINGS="ignore")
+    procs = [subprocess.Popen([sys.executable, str(TRAIN_SCRIPT), "--config", str(conf_path)], cwd=REPO,
+                              env=dict(os.environ, **slurm, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank)),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    assert "model package:" in outputs[0] and "model package:" not in outputs[1]
+    report = json.loads((exp_dir / "train_report.json").read_text())
+    assert report["world_size"] == 2 and report["steps"] == 2
+    positions = [p for rank in (0, 1) for row in read_trace(exp_dir, rank) for p in row["positions"]]
+    assert sorted(positions) == list(range(2 * 2 * 4))
+    assert AudioSep.from_pretrained(str(exp_dir / "best_model.pth")).sample_rate == 8000
 
 
 # ---------------------------------------------------------------------- bad configurations
