@@ -463,12 +463,14 @@ def four_clip_datafile(mini_corpus, tmp_path_factory):
         (dict(training=dict(batch_size=8), data=dict(train_datafiles=["FOUR"])), r"training\.batch_size=8 .* only 4"),
         (dict(data=dict(sample_rate=32000)),
          r"sample-rate mismatch: data\.sample_rate is 32000 .* 16000 Hz.*set data\.sample_rate to 16000"),
+        (dict(model=dict(sample_rate=16000)),
+         r"sample-rate mismatch: model\.sample_rate=16000 but data\.sample_rate=8000"),
         (dict(training=dict(max_step=3)), r"training\.max_step \(did you mean training\.max_steps\?\)"),
         (dict(training=dict(use_text_ratio=0.5)), r"use_text_ratio=0\.5 .*clap"),
         (dict(training=dict(devices=2)), r"no GPU is visible: use --ngpu 0"),
     ],
-    ids=["missing-datafile", "unknown-encoder", "batch-too-large", "sample-rate", "unknown-key", "hybrid-text",
-         "no-gpu"],
+    ids=["missing-datafile", "unknown-encoder", "batch-too-large", "sample-rate", "model-rate", "unknown-key",
+         "hybrid-text", "no-gpu"],
 )
 def test_bad_configuration_fails_before_training(mini_corpus, four_clip_datafile, tmp_path, capsys, change, message):
     """(d) Each mistake stops the run before anything is trained or written, naming the setting."""

@@ -87,6 +87,7 @@ DATA_DEFAULTS: Dict[str, Any] = dict(
 )
 MODEL_DEFAULTS: Dict[str, Any] = dict(
     {k: v for k, v in RELEASED_ARGS.items() if k not in ("sample_rate", "condition_dim")},
+    sample_rate=None,  # the model runs at data.sample_rate; when given, it must agree
     condition_dim=None,
     query_encoder={"type": "clap"},
 )
@@ -336,7 +337,7 @@ def check_config(cfg: Dict[str, Any]):
     sample_rate = data["sample_rate"]
     if not isinstance(sample_rate, int) or sample_rate <= 0:
         raise AudioSepError(f"data.sample_rate must be a positive integer (Hz), got {sample_rate!r}")
-    if "sample_rate" in (cfg.get("model") or {}) and model.get("sample_rate") not in (None, sample_rate):
+    if model["sample_rate"] not in (None, sample_rate):
         raise AudioSepError(
             f"sample-rate mismatch: model.sample_rate={model['sample_rate']} but data.sample_rate={sample_rate}: "
             "remove model.sample_rate (the model runs at data.sample_rate)"
