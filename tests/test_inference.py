@@ -14,6 +14,7 @@ from asteroid_audiosep.audio import resample
 from asteroid_audiosep.stream import (
     AudioFileSignal,
     TensorSignal,
+    processing_rate,
     resample_margin,
     resample_range,
     resampled_length,
@@ -132,6 +133,17 @@ def test_resample_range_equals_whole_resampling(src, dst):
     ]:
         part = resample_range(lambda a, b: x[:, a:b], x.shape[-1], start, end, src, dst)
         assert torch.allclose(part, whole[:, start:end], atol=1e-6)
+
+
+def test_unusual_rates_round_trip(model):
+    """44101 Hz has no small resampling kernel: it is processed as 44100 Hz, sample for sample."""
+    assert processing_rate(44101, 16000) == 44100 and processing_rate(44100, 16000) == 44100
+    wav = make_signal(44101, 1.5, 2)
+    cond = torch.randn(1, 24)
+    out = api.separate_waveform(model, wav, 44101, ["q"], condition=cond)
+    assert out.shape == (1, 2, wav.shape[-1]) and torch.isfinite(out).all()
+    as_44100 = api.separate_waveform(model, wav, 44100, ["q"], condition=cond)
+    assert torch.equal(out, as_44100)
 
 
 def test_files_are_streamed_in_bounded_blocks(model, tmp_path, monkeypatch):
