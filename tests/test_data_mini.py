@@ -130,3 +130,10 @@ def test_same_seed_identical_bytes_other_seed_differs(corpus, tmp_path):
 def test_bad_arguments(tmp_path, kwargs):
     with pytest.raises(AudioSepError):
         generate_mini_corpus(tmp_path, **kwargs)
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 11025, 44100])
+def test_every_class_synthesises_at_other_rates(sample_rate):
+    for name in SYNTHS:
+        wav = synthesize(name, np.random.default_rng(0), sample_rate, sample_rate)
+        assert wav.shape == (sample_rate,) and np.isfinite(wav).all() and np.abs(wav).max() > 0.5, name

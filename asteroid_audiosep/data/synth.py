@@ -29,6 +29,8 @@ def _band(x: np.ndarray, sr: int, low: Optional[float] = None, high: Optional[fl
     nyq = sr / 2
     if high is not None:
         high = min(high, 0.95 * nyq)
+    if low is not None:
+        low = min(low, 0.8 * (high if high is not None else nyq))  # stays a valid band at low rates
     if low is not None and high is not None:
         sos = signal.butter(order, [low, high], btype="bandpass", fs=sr, output="sos")
     elif low is not None:
@@ -365,7 +367,7 @@ def helicopter(rng, n, sr):
 
 def crickets(rng, n, sr):
     """Crickets: a steady high carrier in fast pulse trains (chirps)."""
-    f = rng.uniform(3800, min(5200, 0.42 * sr))
+    f = rng.uniform(min(3800, 0.36 * sr), min(5200, 0.42 * sr))
     pulse_rate = rng.uniform(25, 45)
     t = _t(n, sr)
     pulses = np.clip(np.sin(2 * np.pi * pulse_rate * t), 0, None) ** 2

@@ -5,7 +5,8 @@ Reads ``enhancement`` from a resolved recipe config: ``list`` (an evaluation lis
 mixtures are the noisy and targets the clean utterances, e.g. Voicebank-DEMAND's test set or
 the mini noisy-speech set), ``query`` ("speech"), ``dataset`` (name in the report). Writes the
 enhanced wavs to ``<exp>/enhance/<dataset>/wav/`` and per-utterance PESQ, CSIG, CBAK, COVL,
-SSNR and STOI, for the noisy input too, to ``<exp>/enhance/<dataset>/scores.csv`` (resumable).
+SSNR and STOI, for the noisy input too, to ``<exp>/enhance/<dataset>/scores.csv`` (resumable;
+restarted, the old folder moved aside, when the model package changes).
 
 Usage: enhance.py --config exp/<name>/config.yaml [--model PACKAGE]
 """
@@ -18,7 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from config import get_value, load_config  # noqa: E402
-from evaluate import pick_device  # noqa: E402
+from evaluate import claim_eval_dir, pick_device  # noqa: E402
 from make_mixtures import data_path  # noqa: E402
 
 from asteroid_audiosep import AudioSep, AudioSepError  # noqa: E402
@@ -41,6 +42,7 @@ def main(argv=None) -> int:
         package = Path(args.model or exp / "best_model.pth")
         if not package.is_file():
             raise AudioSepError(f"no model package at {package}: run stage 2 first")
+        claim_eval_dir(exp / "enhance", package)  # scores of another model are moved aside
         model = AudioSep.from_pretrained(str(package)).eval()
         model.to(pick_device(get_value(cfg, "evaluation.device", "auto")))
         items = read_eval_list(data_path(cfg, get_value(cfg, "enhancement.list")))

@@ -8,12 +8,17 @@ the released benchmark (``released: <dataset>``, ``csv: <its metadata CSV>``,
 hold ``{data_dir}`` / ``{exp_dir}``.
 Per-item scores go to ``<exp>/eval/<set>/<query_type>.csv`` as they are computed (a rerun
 resumes), the aggregated table (the released rules) to ``<exp>/eval/summary.csv``.
+``<exp>/eval/model.sha256`` records which model the scores belong to: when the model package
+changes (retrained, another ``--model``), the old ``eval/`` is moved aside to ``eval.<time>/``
+and the evaluation starts afresh instead of mixing scores of two models.
 
 Usage: evaluate.py --config exp/<name>/config.yaml [--model PACKAGE]
 """
 import argparse
+import hashlib
 import logging
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -59,6 +64,30 @@ def open_set(cfg, entry: dict, query_column: str, sample_rate: int):
     return LASSEvalDataset(data_path(cfg, entry["list"]), query_column=query_column, sample_rate=sample_rate)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def claim_eval_dir(eval_dir: Path, package: Path) -> None:
+    """Make ``eval_dir`` hold the scores of ``package`` only (see the module docstring)."""
+    stamp = eval_dir / "model.sha256"
+    digest = file_sha256(package)
+    if eval_dir.is_dir() and any(eval_dir.iterdir()):
+        previous = stamp.read_text().strip() if stamp.is_file() else None
+        if previous == digest:
+            return  # same model: resume
+        aside = eval_dir.with_name(f"{eval_dir.name}.{time.strftime('%Y%m%d-%H%M%S')}")
+        eval_dir.rename(aside)
+        log.warning("%s held scores of another model: moved to %s; evaluating %s afresh", eval_dir, aside, package)
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    (eval_dir / ".model.sha256.tmp").write_text(digest + "\n")
+    (eval_dir / ".model.sha256.tmp").replace(stamp)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
@@ -72,6 +101,7 @@ def main(argv=None) -> int:
         if not package.is_file():
             raise AudioSepError(f"no model package at {package}: run stage 2 first")
         device = pick_device(get_value(cfg, "evaluation.device", "auto"))
+        claim_eval_dir(exp / "eval", package)
         model = AudioSep.from_pretrained(str(package)).eval().to(device)
         log.info("model %s on %s (%d parameters)", package, device, sum(p.numel() for p in model.parameters()))
         sets = get_value(cfg, "evaluation.sets") or []

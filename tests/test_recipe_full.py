@@ -1,0 +1,113 @@
+"""The whole recipe, stages 0-5, on a shrunken mini config; then stage 3 again on its experiment.
+
+The config is conf/mini.yaml with command-line overrides only (a smaller corpus at 8 kHz, a
+2-level ResUNet, 20 training steps), so this exercises exactly what `./run.sh` runs.
+"""
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHRUNKEN = [
+    "--data.mini", "{seed: 0, sample_rate: 8000, clips_per_class: [3, 1, 1], clip_seconds: [1.0, 1.5], speech_pairs: [4, 3]}",
+    "--model.channels", "[4, 8]", "--model.pool_sizes", "[[2, 2], [1, 2]]", "--model.bottleneck_channels", "8",
+    "--training.max_steps", "20", "--training.val_check_interval", "10",
+    "--training.checkpoint_every_n_steps", "10", "--training.batch_size", "4", "--training.log_every_n_steps", "5",
+]
+
+
+def run_sh(root: Path, *args):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(
+        ["bash", str(REPO / "run.sh"), "--skip_setup", "true", "--exp_root", str(root / "exp"),
+         "--data_dir", str(root / "data"), "--tag", "shrunken", *args],
+        cwd=REPO, capture_output=True, text=True, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recipe")
+    proc = run_sh(root, *SHRUNKEN)
+    return root, root / "exp" / "mini_shrunken", proc
+
+
+def test_all_stages_run_and_the_report_has_numbers(experiment):
+    root, exp, proc = experiment
+    for stage in range(6):
+        assert re.search(rf"\d\d:\d\d:\d\d \(run.sh\) Stage {stage}: ", proc.stdout), stage
+        assert (exp / "done" / f"stage{stage}").is_file()
+    # Where the report is, at the end.
+    report = exp / "report" / "report.md"
+    assert proc.stdout.rstrip().splitlines()[-2].endswith(f"report: {report}")
+    text = report.read_text()
+    # The mini table: one row per query type, with finite numbers in every metric column.
+    summary = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "mini" and len(cells) == 8 and cells[3] == "mean":
+            summary[cells[1]] = cells
+    assert set(summary) == {"label", "caption", "paraphrase"}
+    for cells in summary.values():
+        assert cells[2] == "18"  # every test clip of the 18 classes
+        assert all(math.isfinite(float(c)) for c in cells[4:8]), cells
+    # The enhancement table: PESQ etc. of the enhanced and the noisy speech.
+    scores = pd.read_csv(exp / "enhance" / "mini-speech" / "scores.csv")
+    assert len(scores) == 2 * 3 and set(scores["system"]) == {"Noisy", "AudioSep"}
+    assert scores["pesq"].between(1.0, 4.6).all()
+    assert "mini-speech" in text
+    for figure in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
+        assert (report.parent / figure).stat().st_size > 1000, figure
+    # The trained model is a package that Asteroid loads and that separates with a text query.
+    import asteroid
+    import torch
+
+    import asteroid_audiosep  # noqa: F401 (registers AudioSep)
+    model = asteroid.models.get("AudioSep").from_pretrained(str(exp / "best_model.pth"))
+    out = model.forward_wav(torch.randn(1, 8000) * 0.1, query="a dog barks")
+    assert out.shape == (1, 8000) and torch.isfinite(out).all()  # shaped as the input
+
+
+def test_stage3_again_gives_the_same_evaluation(experiment):
+    root, exp, _ = experiment
+    first = exp.parent / "eval_first_run"
+    shutil.copytree(exp / "eval", first)
+    # As finished: the stored scores are the model's, nothing is recomputed.
+    run_sh(root, "--stage", "3", "--stop_stage", "3")
+    pd.testing.assert_frame_equal(pd.read_csv(exp / "eval" / "summary.csv"), pd.read_csv(first / "summary.csv"))
+    # From scratch: the same per-item scores.
+    shutil.rmtree(exp / "eval")
+    proc = run_sh(root, "--stage", "3", "--stop_stage", "3")
+    assert "Stage 2" not in proc.stdout and "Stage 3: evaluation" in proc.stdout
+    for name in ("summary.csv", "mini/label.csv", "mini/caption.csv", "mini/paraphrase.csv"):
+        again, before = pd.read_csv(exp / "eval" / name), pd.read_csv(first / name)
+        pd.testing.assert_frame_equal(again, before, check_exact=False, rtol=1e-4, atol=1e-4)
+
+
+def test_stage3_after_a_new_model_moves_old_scores_aside(tmp_path):
+    sys.path.insert(0, str(REPO / "egs" / "audiosep"))
+    try:
+        from evaluate import claim_eval_dir
+    finally:
+        sys.path.pop(0)
+    eval_dir = tmp_path / "eval"
+    package = tmp_path / "model.pth"
+    package.write_bytes(b"model one")
+    claim_eval_dir(eval_dir, package)
+    (eval_dir / "scores.csv").write_text("id,sdr\n0,1.0\n")
+    claim_eval_dir(eval_dir, package)  # same model: kept, to resume
+    assert (eval_dir / "scores.csv").is_file()
+    package.write_bytes(b"model two")
+    claim_eval_dir(eval_dir, package)
+    assert not (eval_dir / "scores.csv").exists()
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("eval.")]
+    assert len(aside) == 1 and (aside[0] / "scores.csv").read_text() == "id,sdr\n0,1.0\n"
