@@ -41,6 +41,19 @@ def test_write_then_read_round_trip_keeps_released_shape(tmp_path):
     assert datafile_infos(out) == {"dataset": "toy"}
 
 
+def test_relative_paths_given_to_the_writer_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    # As `./run.sh --data_dir data` writes them: the clips and the datafile both under data/.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "mini" / "audio").mkdir(parents=True)
+    sf.write(tmp_path / "data" / "mini" / "audio" / "x.wav", np.zeros(160), 16000)
+    out = write_datafile("data/mini/train.json", [{"wav": "data/mini/audio/x.wav", "caption": "x"}])
+    assert json.loads(out.read_text())["data"][0]["wav"] == "audio/x.wav"
+    monkeypatch.chdir(tmp_path / "data")  # read from elsewhere: still the same file
+    assert read_datafile(tmp_path / "data" / "mini" / "train.json")[0]["wav"] == str(
+        (tmp_path / "data" / "mini" / "audio" / "x.wav").resolve())
+    assert drop_missing(read_datafile(tmp_path / "data" / "mini" / "train.json"))
+
+
 @pytest.mark.parametrize("content, match", [
     ("not json", "cannot read"),
     (json.dumps([{"wav": "a", "caption": "b"}]), "released format"),

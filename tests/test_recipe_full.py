@@ -25,9 +25,10 @@ SHRUNKEN = [
 
 def run_sh(root: Path, *args):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    # Relative paths, as in the default run (--data_dir data): resolved from the repository root.
     proc = subprocess.run(
-        ["bash", str(REPO / "run.sh"), "--skip_setup", "true", "--exp_root", str(root / "exp"),
-         "--data_dir", str(root / "data"), "--tag", "shrunken", *args],
+        ["bash", str(REPO / "run.sh"), "--skip_setup", "true", "--exp_root", os.path.relpath(root / "exp", REPO),
+         "--data_dir", os.path.relpath(root / "data", REPO), "--tag", "shrunken", *args],
         cwd=REPO, capture_output=True, text=True, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -48,7 +49,7 @@ def test_all_stages_run_and_the_report_has_numbers(experiment):
         assert (exp / "done" / f"stage{stage}").is_file()
     # Where the report is, at the end.
     report = exp / "report" / "report.md"
-    assert proc.stdout.rstrip().splitlines()[-2].endswith(f"report: {report}")
+    assert proc.stdout.rstrip().splitlines()[-2].endswith(f"report: {os.path.relpath(report, REPO)}")
     text = report.read_text()
     # The mini table: one row per query type, with finite numbers in every metric column.
     summary = {}

@@ -112,8 +112,8 @@ def datafile_infos(path: PathLike) -> Dict[str, Any]:
 
 def _entry_for_file(entry: Dict[str, Any], folder: Path, relative: bool) -> Dict[str, Any]:
     norm = normalize_entry(entry, where=f"entry {entry.get('wav', '?')}")
-    wav = Path(norm["wav"])
-    if relative and wav.is_absolute():
+    wav = Path(os.path.abspath(norm["wav"]))  # a relative path is relative to the working directory
+    if relative:
         try:
             wav = Path(os.path.relpath(wav, folder))
         except ValueError:  # another drive on Windows
@@ -164,8 +164,9 @@ def write_datafile(
         path: destination JSON file; its folder is created.
         entries: dicts with ``wav`` and ``caption`` or ``captions`` (as read by
             :func:`read_datafile` or built by a corpus preparation).
-        relative: write absolute ``wav`` paths relative to the datafile's folder, so that the
-            folder can be moved; relative input paths are written unchanged.
+        relative: write ``wav`` paths relative to the datafile's folder, so that the folder
+            can be moved (else absolute). Relative input paths are taken as relative to the
+            working directory, as everywhere in Python, and rewritten for the datafile.
         infos: optional provenance (dataset name, licences) stored under ``"infos"``.
 
     Returns:
