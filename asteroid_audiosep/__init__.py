@@ -14,11 +14,11 @@ from asteroid import models as _asteroid_models
 
 from .errors import AudioSepError
 from .models import AudioSep
-from .api import separate
+from .api import separate, separate_waveform
 
 try:
     _asteroid_models.get("AudioSep")
 except ValueError:
     _asteroid_models.register_model(AudioSep)
 
-__all__ = ["AudioSep", "AudioSepError", "separate", "__version__"]
+__all__ = ["AudioSep", "AudioSepError", "separate", "separate_waveform", "__version__"]
