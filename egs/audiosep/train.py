@@ -647,7 +647,7 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
         logger.info("resuming from %s", resume)
     trainer.fit(system, ckpt_path=str(resume) if resume is not None else None)
     if trainer.global_step % every != 0 or not (ckpt_dir / "last.ckpt").is_file():
-        trainer.save_checkpoint(str(ckpt_dir / "last.ckpt"))  # every rank takes part; rank 0 writes
+        trainer.save_checkpoint(str(ckpt_dir / "last.ckpt"), weights_only=False)  # every rank takes part; rank 0 writes
     report = dict(
         steps=int(trainer.global_step), max_steps=int(training["max_steps"]), world_size=hardware.world_size,
         accelerator=hardware.accelerator, precision=hardware.precision,
