@@ -157,14 +157,22 @@ def missing_values(cfg: Any, prefix: str = "") -> List[str]:
 
 
 def stage_prerequisites(cfg: Dict[str, Any], stage: int) -> List[tuple]:
-    """(path, producing stage, what to run) for what must exist before ``stage`` runs."""
+    """(path, producing stage, what to run) for what must exist before ``stage`` runs.
+
+    Importing a model (``import.model``) needs no prepared data; the released benchmark's sets
+    (``released:``) are read from ``paths.benchmark_dir``, not from stage 1's mixtures.
+    """
     exp = Path(get_value(cfg, "paths.exp_dir", "exp"))
     model = (exp / "best_model.pth", 2, "stage 2 (training, or the import of the released checkpoint)")
+    data = (exp / "done" / "stage0", 0, "stage 0 (data preparation)")
+    sets = get_value(cfg, "evaluation.sets") or []
+    eval_needs_mixtures = any(isinstance(e, dict) and "released" not in e for e in sets)
     need = {
-        1: [(exp / "done" / "stage0", 0, "stage 0 (data preparation)")],
-        2: [(exp / "done" / "stage0", 0, "stage 0 (data preparation)")],
-        3: [model, (exp / "done" / "stage1", 1, "stage 1 (evaluation mixtures)")],
-        4: [model, (exp / "done" / "stage1", 1, "stage 1 (enhancement set)")],
+        1: [data],
+        2: [] if get_value(cfg, "import.model") else [data],
+        3: [model] + ([(exp / "done" / "stage1", 1, "stage 1 (evaluation mixtures)")] if eval_needs_mixtures else []),
+        4: [model] + ([(exp / "done" / "stage1", 1, "stage 1 (enhancement set)")]
+                      if get_value(cfg, "enhancement.list") else []),
         5: [(exp / "done" / "stage3", 3, "stage 3 (evaluation)")],
     }
     return need.get(stage, [])

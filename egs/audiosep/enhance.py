@@ -19,7 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from config import get_value, load_config  # noqa: E402
-from evaluate import claim_eval_dir, pick_device  # noqa: E402
+from evaluate import claim_eval_dir, pick_device, query_table  # noqa: E402
 from make_mixtures import data_path  # noqa: E402
 
 from asteroid_audiosep import AudioSep, AudioSepError  # noqa: E402
@@ -49,8 +49,9 @@ def main(argv=None) -> int:
         pairs = [{"id": it.id, "noisy": it.mixture, "clean": it.target} for it in items]
         name = str(get_value(cfg, "enhancement.dataset", "speech"))
         out = exp / "enhance" / name
-        csv = enhance_speech(model, pairs, out / "wav", out / "scores.csv",
-                             query=str(get_value(cfg, "enhancement.query", "speech")))
+        query = str(get_value(cfg, "enhancement.query", "speech"))
+        csv = enhance_speech(model, pairs, out / "wav", out / "scores.csv", query=query,
+                             embed=query_table(cfg, model, [query]).encode_text)
         means = pd.read_csv(csv).drop(columns=["id", "uid", "query"]).groupby("system", sort=False).mean()
         with pd.option_context("display.precision", 2):
             print(means.to_string())

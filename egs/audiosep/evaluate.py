@@ -5,7 +5,10 @@ Reads ``evaluation`` from a resolved recipe config; each entry of ``evaluation.s
 an evaluation list in the common format (``list: <csv>``) or
 the released benchmark (``released: <dataset>``, ``csv: <its metadata CSV>``,
 ``data_dir: <evaluation/data/<dataset>>``), evaluated with each of its ``query_types``. Paths may
-hold ``{data_dir}`` / ``{exp_dir}``.
+hold ``{data_dir}`` / ``{exp_dir}``. Queries are embedded once per set with the model's query
+encoder, or looked up in ``evaluation.query_embeddings`` (a table file written by
+``PrecomputedQueryEncoder.save``: embeddings computed elsewhere, e.g. on a machine with
+the encoder's weights, for an offline cluster).
 Per-item scores go to ``<exp>/eval/<set>/<query_type>.csv`` as they are computed (a rerun
 resumes), the aggregated table (the released rules) to ``<exp>/eval/summary.csv``.
 ``<exp>/eval/model.sha256`` records which model the scores belong to: when the model package
@@ -88,6 +91,22 @@ def claim_eval_dir(eval_dir: Path, package: Path) -> None:
     (eval_dir / ".model.sha256.tmp").replace(stamp)
 
 
+def query_table(cfg, model, queries) -> PrecomputedQueryEncoder:
+    """The embeddings of ``queries``: from ``evaluation.query_embeddings`` or the model's encoder."""
+    path = get_value(cfg, "evaluation.query_embeddings")
+    if not path:
+        return PrecomputedQueryEncoder.from_encoder(model.query_encoder, queries)
+    table = PrecomputedQueryEncoder(data_path(cfg, path))
+    if table.embed_dim != model.condition_dim:
+        raise AudioSepError(f"evaluation.query_embeddings {path}: {table.embed_dim}-d embeddings, "
+                            f"the model takes {model.condition_dim}-d conditions")
+    missing = sorted({q for q in queries if q not in table})
+    if missing:
+        raise AudioSepError(f"evaluation.query_embeddings {path} lacks {len(missing)} queries "
+                            f"({', '.join(map(repr, missing[:5]))}...): add them, or unset it")
+    return table
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
@@ -112,7 +131,7 @@ def main(argv=None) -> int:
             name = entry.get("name") or entry.get("released")
             for query_type in entry.get("query_types") or ["caption"]:
                 dataset = open_set(cfg, entry, query_type, int(model.sample_rate))
-                table = PrecomputedQueryEncoder.from_encoder(model.query_encoder, dataset.queries())
+                table = query_table(cfg, model, dataset.queries())
                 out_dir = exp / "eval" / str(name)
                 csv = evaluate_separation(
                     model, dataset, out_dir / f"{query_type}.csv", dataset_name=str(name),
