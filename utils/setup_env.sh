@@ -40,14 +40,19 @@ _aas_hash="$(cat "${_aas_repo}/setup.cfg" "${_aas_repo}/constraints.txt" | "${_a
 _aas_stamp="${_aas_prefix}/.asteroid_audiosep-${_aas_hash}"
 if [ ! -f "${_aas_stamp}" ] || ! "${_aas_python}" -c 'import asteroid_audiosep' >/dev/null 2>&1; then
   _aas_log "installing asteroid-audiosep and its dependencies into ${_aas_prefix} (first time: several minutes)"
+  # pip's output, less the lines some machines' pip configs add for absent find-links folders.
+  _aas_pip_log="$(mktemp)"
   if "${_aas_python}" -m pip install --disable-pip-version-check -q \
-      -c "${_aas_repo}/constraints.txt" -e "${_aas_repo}[all,dev]"; then
-    rm -f "${_aas_prefix}"/.asteroid_audiosep-*
+      -c "${_aas_repo}/constraints.txt" -e "${_aas_repo}[all,dev]" >"${_aas_pip_log}" 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" "${_aas_pip_log}" >&2 || true
+    rm -f "${_aas_pip_log}" "${_aas_prefix}"/.asteroid_audiosep-*
     touch "${_aas_stamp}"
   else
+    grep -v "is ignored: it is neither a file nor a directory" "${_aas_pip_log}" >&2 || true
+    rm -f "${_aas_pip_log}"
     echo "setup_env: pip install failed (see above)" >&2
     return 1 2>/dev/null || exit 1
   fi
 fi
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::UserWarning:torchmetrics.utilities.imports}"
-unset _aas_cand _aas_base _aas_hash _aas_stamp
+unset _aas_cand _aas_base _aas_hash _aas_stamp _aas_pip_log
