@@ -112,3 +112,18 @@ def test_stage3_after_a_new_model_moves_old_scores_aside(tmp_path):
     assert not (eval_dir / "scores.csv").exists()
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("eval.")]
     assert len(aside) == 1 and (aside[0] / "scores.csv").read_text() == "id,sdr\n0,1.0\n"
+
+
+@pytest.mark.slow
+def test_default_run_meets_its_goals(tmp_path):
+    """`./run.sh` as shipped (conf/mini.yaml): SDRi >= 8 dB with label queries, >= 6 dB with
+    held-out paraphrases (about 4 minutes on 2 CPU cores). Run with `utils/test.sh -m slow`."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(
+        ["bash", str(REPO / "run.sh"), "--skip_setup", "true", "--exp_root", str(tmp_path / "exp"),
+         "--data_dir", str(tmp_path / "data")], cwd=REPO, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = pd.read_csv(tmp_path / "exp" / "mini" / "eval" / "summary.csv").set_index("query_type")
+    assert summary.loc["label", "sdri"] >= 8.0 and summary.loc["caption", "sdri"] >= 8.0
+    assert summary.loc["paraphrase", "sdri"] >= 6.0
+    assert summary["n_items"].eq(18 * 6).all()
