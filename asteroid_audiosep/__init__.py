@@ -3,7 +3,7 @@
 Importing the package registers :class:`AudioSep` with Asteroid, so that
 ``asteroid.models.get("AudioSep")`` and ``BaseModel.from_pretrained(package)`` find it.
 """
-__version__ = "0.1.0"
+from .version import __version__
 
 import warnings as _warnings
 

@@ -97,15 +97,19 @@ def load_separator(
     """An :class:`AudioSep` in eval mode on ``device``.
 
     Args:
-        model: a model package path, a released model name (``"audiosep-base"``), or a model.
+        model: a model package, a released checkpoint, a released model name
+            (``"audiosep-base"``) or URL (see :func:`asteroid_audiosep.pretrained.package_path`),
+            or a model.
         device: see :func:`resolve_device`.
         query_embeddings: a precomputed embedding table (see
             :class:`~asteroid_audiosep.encoders.PrecomputedQueryEncoder`) used as the query
             encoder instead of the package's own (offline use).
     """
     if not isinstance(model, AudioSep):
+        from .pretrained import load_model
+
         try:
-            model = AudioSep.from_pretrained(str(model))
+            model = load_model(model)
         except AudioSepError:
             raise
         except Exception as err:  # torch.load / state-dict errors of a broken package

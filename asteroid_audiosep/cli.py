@@ -4,13 +4,15 @@ import logging
 import sys
 from typing import List, Optional
 
+from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
 
 log = logging.getLogger("asteroid_audiosep")
 
 
 def _convert_official(args: argparse.Namespace) -> int:
-    from .official import convert_official, download_official, KNOWN_MODELS
+    from .hub import KNOWN_MODELS, download_official
+    from .official import convert_official
 
     source = args.checkpoint
     if source in KNOWN_MODELS:
@@ -156,6 +158,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
     )
+    # A process-wide choice made here, at the entry point: keep large freed blocks mapped so
+    # that chunked inference does not page-fault on every feature map (see cpu_memory).
+    retain_freed_memory()
     try:
         return int(args.func(args) or 0)
     except AudioSepError as err:

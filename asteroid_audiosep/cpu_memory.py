@@ -7,6 +7,10 @@ that costs as much as the convolutions themselves. :func:`retain_freed_memory` r
 mmap and trim thresholds so that such blocks come from the heap and stay mapped once freed.
 Resident memory then stays at the peak working set (it does not grow with the input length).
 Set ``ASTEROID_AUDIOSEP_RETAIN_MEMORY=0`` to leave the allocator alone.
+
+This is a process-wide choice, so the library never makes it by itself: the entry points do
+(the ``asteroid-audiosep`` command, the recipe's training/evaluation/enhancement steps, the
+benchmarks). A Python program that separates long files calls it once at start-up.
 """
 
 import ctypes

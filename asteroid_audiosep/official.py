@@ -1,22 +1,19 @@
-"""Import of the released AudioSep checkpoint (``audiosep_base_4M_steps.ckpt``)."""
+"""The released AudioSep checkpoint (``audiosep_base_4M_steps.ckpt``): its tensor names, their
+split into separator and CLAP weights, and the conversion into an Asteroid model package.
+
+Downloads live in :mod:`asteroid_audiosep.hub`; deciding what a model argument names lives in
+:mod:`asteroid_audiosep.pretrained`.
+"""
+import pickle
 import re
-import os
+import zipfile
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
 import torch
 
 from .errors import AudioSepError
-
-#: Released models known by name: Hugging Face repo, file, repo type, and how to build them.
-KNOWN_MODELS = {
-    "audiosep-base": dict(
-        repo_id="Audio-AGI/AudioSep",
-        filename="checkpoint/audiosep_base_4M_steps.ckpt",
-        repo_type="space",
-        mirror=dict(repo_id="nielsr/audiosep-demo", filename="audiosep_base_4M_steps.ckpt"),
-    ),
-}
+from .fileio import atomic_write
 
 _RENAMES = [
     # (regex on the released name without "ss_model.", replacement) in order.
@@ -115,12 +112,7 @@ def convert_official(
         raise AudioSepError(f"checkpoint not found: {checkpoint}")
     if out_path.resolve() == checkpoint.resolve():
         raise AudioSepError("the output package must not overwrite the input checkpoint")
-    try:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict", ckpt), dict):
-        raise AudioSepError(f"{checkpoint} is not a Lightning checkpoint holding a state_dict")
+    ckpt = read_released_checkpoint(checkpoint)
     separator, clap = split_released_state_dict(ckpt.get("state_dict", ckpt))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if query_encoder is None:
@@ -139,60 +131,30 @@ def convert_official(
     return out_path
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def read_released_checkpoint(checkpoint: Union[str, Path]) -> Dict:
+    """The content of a released Lightning checkpoint (read on the CPU).
 
+    The released file holds Lightning's training state besides the tensors; it is read with
+    ``weights_only=True`` first and, when that refuses one of those objects, fully.
 
-def default_cache_dir() -> Path:
-    """Where converted released models are kept (``$ASTEROID_AUDIOSEP_CACHE`` or
-    ``~/.cache/asteroid_audiosep``)."""
-    return Path(os.environ.get("ASTEROID_AUDIOSEP_CACHE", Path.home() / ".cache" / "asteroid_audiosep"))
-
-
-def download_official(name: str = "audiosep-base") -> Path:
-    """Download a released checkpoint by name from the Hugging Face hub (needs internet)."""
-    if name not in KNOWN_MODELS:
-        raise AudioSepError(f"unknown released model {name!r}; known: {sorted(KNOWN_MODELS)}")
-    from huggingface_hub import hf_hub_download
-
-    info = KNOWN_MODELS[name]
-    errors = []
-    for source in (info, info.get("mirror")):
-        if not source:
-            continue
+    Raises:
+        AudioSepError: unreadable (truncated, corrupt, not a torch file) or not holding a
+            ``state_dict``.
+    """
+    errors = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
+              AttributeError, ModuleNotFoundError, ImportError, TypeError, KeyError)
+    try:
         try:
-            return Path(
-                hf_hub_download(
-                    repo_id=source["repo_id"],
-                    filename=source["filename"],
-                    repo_type=source.get("repo_type", "model"),
-                )
-            )
-        except Exception as err:  # network errors, missing files: try the mirror
-            errors.append(f"{source['repo_id']}: {err}")
-    raise AudioSepError(f"cannot download {name!r} ({'; '.join(errors)}); download it by hand "
-                        "and run `asteroid-audiosep convert-official FILE OUT.pth`")
+            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # objects that the weights-only reader refuses
+            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except errors as err:
+        raise AudioSepError(f"cannot read {checkpoint} as a torch checkpoint: {err}") from err
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict", ckpt), dict):
+        raise AudioSepError(f"{checkpoint} is not a Lightning checkpoint holding a state_dict")
+    return ckpt
 
 
-def resolve_model(name_or_path: Union[str, Path]) -> Path:
-    """A model package path: an existing file, or a released model's name (downloaded and
-    converted once into :func:`default_cache_dir`)."""
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    name = str(name_or_path)
-    if name in KNOWN_MODELS:
-        package = default_cache_dir() / f"{name}.pth"
-        if not package.is_file():
-            convert_official(download_official(name), package)
-        return package
-    if name.startswith(("http://", "https://")):
-        from asteroid.utils.hub_utils import cached_download
-
-        return Path(cached_download(name))
-    raise AudioSepError(
-        f"model not found: {name!r} is neither a model package file nor a released model "
-        f"name ({', '.join(sorted(KNOWN_MODELS))})"
-    )
+def _atomic_save(obj, path: Path) -> None:
+    with atomic_write(path, mode=None) as tmp:
+        torch.save(obj, tmp)

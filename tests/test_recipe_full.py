@@ -95,26 +95,6 @@ def test_stage3_again_gives_the_same_evaluation(experiment):
         pd.testing.assert_frame_equal(again, before, check_exact=False, rtol=1e-4, atol=1e-4)
 
 
-def test_stage3_after_a_new_model_moves_old_scores_aside(tmp_path):
-    sys.path.insert(0, str(REPO / "egs" / "audiosep"))
-    try:
-        from evaluate import claim_eval_dir
-    finally:
-        sys.path.pop(0)
-    eval_dir = tmp_path / "eval"
-    package = tmp_path / "model.pth"
-    package.write_bytes(b"model one")
-    claim_eval_dir(eval_dir, package)
-    (eval_dir / "scores.csv").write_text("id,sdr\n0,1.0\n")
-    claim_eval_dir(eval_dir, package)  # same model: kept, to resume
-    assert (eval_dir / "scores.csv").is_file()
-    package.write_bytes(b"model two")
-    claim_eval_dir(eval_dir, package)
-    assert not (eval_dir / "scores.csv").exists()
-    aside = [p for p in tmp_path.iterdir() if p.name.startswith("eval.")]
-    assert len(aside) == 1 and (aside[0] / "scores.csv").read_text() == "id,sdr\n0,1.0\n"
-
-
 @pytest.mark.slow
 def test_default_run_meets_its_goals(tmp_path):
     """`./run.sh` as shipped (conf/mini.yaml): SDRi >= 8 dB with label and caption queries, >= 6 dB

@@ -1,7 +1,6 @@
 """Training: batching, schedule, the Lightning system, and the recipe's train step (learning on
 the mini corpus, 2-process DDP on CPU, kill-and-resume, bad configurations)."""
 import csv
-import importlib.util
 import json
 import os
 import re
@@ -18,6 +17,7 @@ import yaml
 from asteroid_audiosep import AudioSep, AudioSepError
 from asteroid_audiosep.data import LASSTrainDataset, SegmentMixer, write_datafile
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder, QueryEncoder
+from asteroid_audiosep.config import load_config
 from asteroid_audiosep.engine import (
     AudioSepSystem,
     StepBatchSampler,
@@ -27,21 +27,15 @@ from asteroid_audiosep.engine import (
     export_model_package,
     make_optimizer,
 )
+from asteroid_audiosep.engine.hardware import process_rank, resolve_hardware
+from asteroid_audiosep.engine.setup import load_initial_model
+from asteroid_audiosep.engine.train_config import DEFAULTS_FILE, resolve_train_config, train_defaults
+from asteroid_audiosep.engine.trainer import run_from_files
 from asteroid_audiosep.losses import get_loss_func, l1_waveform_loss
 from asteroid_audiosep.metrics.separation import sdr
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO / "egs" / "audiosep" / "train.py"
-
-
-def _load_train_module():
-    spec = importlib.util.spec_from_file_location("audiosep_train_step", TRAIN_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train_step = _load_train_module()
 
 
 # ---------------------------------------------------------------------- shared data and configs
@@ -293,10 +287,9 @@ def test_mini_training_learns_text_conditioned_separation(mini_corpus, tmp_path)
     conf["data"]["segment_seconds"] = 0.5
     threads = torch.get_num_threads()
     try:
-        status = train_step.main(["--config", str(write_config(conf, tmp_path / "conf.yaml"))])
+        run_from_files(str(write_config(conf, tmp_path / "conf.yaml")))
     finally:
         torch.set_num_threads(threads)
-    assert status == 0
     report = json.loads((exp_dir / "train_report.json").read_text())
     history = report["validation"]
     print("validation SDRi by step:", [(row["step"], round(row["val_sdri"], 2)) for row in history])
@@ -345,14 +338,13 @@ def killed_and_resumed(mini_corpus, tmp_path_factory):
     killer = tmp / "train_killed.py"
     killer.write_text(
         "import os, signal, sys\n"
-        f"sys.path.insert(0, {str(TRAIN_SCRIPT.parent)!r})\n"
         "import pytorch_lightning as pl\n"
-        "import train\n"
+        "from asteroid_audiosep.engine.trainer import run_from_files\n"
         "class KillAt(pl.Callback):\n"
         "    def on_train_batch_end(self, trainer, *args):\n"
         "        if trainer.global_step >= 6:\n"
         "            os.kill(os.getpid(), signal.SIGKILL)\n"
-        "sys.exit(train.main(sys.argv[1:], extra_callbacks=[KillAt()]))\n"
+        "run_from_files(sys.argv[2], extra_callbacks=[KillAt()])\n"
     )
     killed = run_train_script(["--config", conf_path], script=killer)
     after_kill = dict(
@@ -473,7 +465,7 @@ def four_clip_datafile(mini_corpus, tmp_path_factory):
     ids=["missing-datafile", "unknown-encoder", "batch-too-large", "sample-rate", "model-rate", "unknown-key",
          "hybrid-text", "no-gpu"],
 )
-def test_bad_configuration_fails_before_training(mini_corpus, four_clip_datafile, tmp_path, capsys, change, message):
+def test_bad_configuration_fails_before_training(mini_corpus, four_clip_datafile, tmp_path, change, message):
     """(d) Each mistake stops the run before anything is trained or written, naming the setting."""
     if torch.cuda.is_available() and "devices" in change.get("training", {}):
         pytest.skip("a GPU is visible: asking for GPUs is not a mistake here")
@@ -483,10 +475,8 @@ def test_bad_configuration_fails_before_training(mini_corpus, four_clip_datafile
             if value == ["FOUR"]:
                 value = [str(four_clip_datafile)]
             conf[section][key] = value
-    status = train_step.main(["--config", str(write_config(conf, tmp_path / "bad.yaml"))])
-    err = capsys.readouterr().err
-    assert status == 1
-    assert re.search(message, err), err
+    with pytest.raises(AudioSepError, match=message):
+        run_from_files(str(write_config(conf, tmp_path / "bad.yaml")))
     assert not (tmp_path / "exp" / "checkpoints").exists()
     assert not (tmp_path / "exp" / "query_embeddings.pt").exists()
 
@@ -503,25 +493,62 @@ def test_fine_tuning_starts_from_a_package_or_the_released_checkpoint(tmp_path, 
     model = AudioSep(sample_rate=16000, n_fft=256, hop_length=64, channels=[8, 8], bottleneck_channels=8,
                      pool_sizes=[[2, 2], [1, 2]], condition_dim=12, query_encoder={"type": "sentence"})
     package = export_model_package(model, tmp_path / "init.pth")
-    loaded = train_step.load_initial_model(str(package), tmp_path / "exp", 16000)
+    loaded = load_initial_model(str(package), tmp_path / "exp", 16000)
     key = "separator.pre_conv.weight"
     assert torch.equal(loaded.state_dict()[key], model.state_dict()[key])
     with pytest.raises(AudioSepError, match="sample-rate mismatch.*set data.sample_rate to 16000"):
-        train_step.load_initial_model(str(package), tmp_path / "exp", 32000)
-    released = train_step.load_initial_model(str(official_ckpt), tmp_path / "exp", 32000)
+        load_initial_model(str(package), tmp_path / "exp", 32000)
+    released = load_initial_model(str(official_ckpt), tmp_path / "exp", 32000)
     assert released.n_fft == 2048 and released.condition_dim == 512
     assert (tmp_path / "exp" / "init" / "audiosep_base_4M_steps.pth").is_file()
     with pytest.raises(AudioSepError, match="training.init_from: .* not found"):
-        train_step.load_initial_model(str(tmp_path / "none.pth"), tmp_path / "exp", 32000)
+        load_initial_model(str(tmp_path / "none.pth"), tmp_path / "exp", 32000)
 
 
 def test_hardware_resolution():
-    defaults = dict(train_step.TRAINING_DEFAULTS)
-    cpu = train_step.resolve_hardware(dict(defaults, accelerator="cpu", devices=2))
+    defaults = train_defaults()["training"]
+    cpu = resolve_hardware(dict(defaults, accelerator="cpu", devices=2))
     assert cpu.world_size == 2 and cpu.strategy == "ddp" and cpu.precision == "32-true" and not cpu.sync_batchnorm
-    single = train_step.resolve_hardware(defaults)
+    single = resolve_hardware(defaults)
     assert single.accelerator == "cpu" and single.devices == 1 and single.world_size == 1
     with pytest.raises(AudioSepError, match="sync_batchnorm"):
-        train_step.resolve_hardware(dict(defaults, accelerator="cpu", devices=2, sync_batchnorm=True))
+        resolve_hardware(dict(defaults, accelerator="cpu", devices=2, sync_batchnorm=True))
     with pytest.raises(AudioSepError, match="precision"):
-        train_step.resolve_hardware(dict(defaults, precision="8-bit"))
+        resolve_hardware(dict(defaults, precision="8-bit"))
+
+
+def test_defaults_file_is_the_released_recipe_and_the_configs_inherit_it():
+    from asteroid_audiosep.models import RELEASED_ARGS
+
+    defaults = train_defaults()
+    released = {k: v for k, v in RELEASED_ARGS.items() if k not in ("sample_rate", "condition_dim")}
+    assert {k: defaults["model"][k] for k in released} == released
+    for name in ("mini.yaml", "audiosep_base.yaml", "audiosep_clip.yaml", "dcase2024.yaml"):
+        cfg = load_config(REPO / "conf" / name)
+        assert set(defaults["training"]) <= set(cfg["training"]), name
+    assert DEFAULTS_FILE.is_file()
+
+
+def test_strict_keys_and_path_expansion():
+    cfg = dict(paths=dict(exp_dir="E", data_dir="D"), data=dict(train_datafiles="{data_dir}/t.json"),
+               training=dict(init_from="{exp_dir}/init.pth"))
+    resolved = resolve_train_config(cfg)
+    assert resolved["data"]["train_datafiles"] == ["D/t.json"]
+    assert resolved["training"]["init_from"] == "E/init.pth"
+    assert resolved["training"]["batch_size"] == 12 and resolved["model"]["n_fft"] == 2048
+    with pytest.raises(AudioSepError, match=r"model\.chanels \(did you mean model\.channels\?\)"):
+        resolve_train_config(dict(cfg, model=dict(chanels=[8])))
+    with pytest.raises(AudioSepError, match="no experiment directory"):
+        resolve_train_config(dict(data={}))
+
+
+@pytest.mark.parametrize("env, rank", [
+    ({}, 0), ({"RANK": "3"}, 3), ({"SLURM_PROCID": "5"}, 5),
+    ({"NODE_RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "4"}, 5), ({"LOCAL_RANK": "2"}, 2),
+])
+def test_process_rank_is_the_global_rank(monkeypatch, env, rank):
+    for var in ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert process_rank() == rank

@@ -2,6 +2,7 @@
 from .batching import ShardSampler, StepBatchSampler, StreamDataset, collate_eval
 from .callbacks import (
     BatchTrace,
+    StepLineProgress,
     StepProgressBar,
     StepRateLogger,
     ValidatedCheckpoint,
@@ -20,6 +21,7 @@ __all__ = [
     "BatchTrace",
     "ShardSampler",
     "StepBatchSampler",
+    "StepLineProgress",
     "StepProgressBar",
     "StepRateLogger",
     "StreamDataset",

@@ -35,10 +35,44 @@ class StepProgressBar(TQDMProgressBar):
         self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         bar = self.train_progress_bar
+        if bar is not None and not bar.total and trainer.max_steps and trainer.max_steps > 0:
+            bar.total = trainer.max_steps  # a resumed run keeps its total
         if bar is not None and not bar.disable and trainer.global_step % self.refresh_rate == 0:
             bar.n = trainer.global_step
             bar.set_postfix(self.get_metrics(trainer, pl_module))
             bar.refresh()
+
+
+class StepLineProgress(Callback):
+    """Training progress as plain timestamped lines (for log files): one line every 10 % of
+    ``max_steps`` or every minute, with the step, its total, the loss and the rate, counted from
+    the restored step on resume."""
+
+    def __init__(self, percent: float = 10, seconds: float = 60.0):
+        self.percent, self.seconds = percent, seconds
+        self.progress = None
+
+    def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        from ..progress import LineProgress
+
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        self.progress = LineProgress(total=total, desc="train", unit="step", initial=trainer.global_step,
+                                     percent=self.percent, seconds=self.seconds,
+                                     disable=not trainer.is_global_zero)
+
+    def on_train_batch_end(
+        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.progress is None or trainer.global_step == self.progress.n:
+            return
+        loss = trainer.callback_metrics.get("loss", trainer.callback_metrics.get("train_loss"))
+        if loss is not None:
+            self.progress.set_postfix(loss=f"{float(loss):.4g}")
+        self.progress.update(trainer.global_step - self.progress.n)
+
+    def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if self.progress is not None:
+            self.progress.close()
 
 
 class StepRateLogger(Callback):

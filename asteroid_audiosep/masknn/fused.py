@@ -5,8 +5,9 @@ pre-activation ``leaky_relu(bn(x) + beta)`` is one pass over the feature map, an
 follows a convolution folds into that convolution's weights and bias. With oneDNN (CPU, fp32)
 the bias, the LeakyReLU and the residual addition run as post-ops of the convolutions; feature
 maps stay channels-last; the batch is run one item at a time so that every FiLM shift becomes
-a plain per-channel bias; on CPU, large freed blocks are kept mapped
-(:func:`~asteroid_audiosep.cpu_memory.retain_freed_memory`).
+a plain per-channel bias. It is fastest when large freed blocks stay mapped: the entry points
+(CLI, recipe steps) call :func:`~asteroid_audiosep.cpu_memory.retain_freed_memory` for that;
+this module leaves the process's allocator alone.
 
 The result equals :meth:`ResUNet30.reference_forward` to float rounding; the weights and the
 state dict are untouched (folded copies are cached and rebuilt when a parameter changes).
@@ -16,8 +17,6 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-
-from ..cpu_memory import retain_freed_memory
 
 __all__ = ["fused_forward", "mkldnn_fusion_available", "clear_fused_cache"]
 
@@ -277,8 +276,6 @@ def fused_forward(net, mag: torch.Tensor, condition: torch.Tensor) -> torch.Tens
         (batch, in_channels * 3, frames, freq_bins), contiguous.
     """
     p = _folded(net)
-    if mag.device.type == "cpu":
-        retain_freed_memory()
     use_mkldnn = (
         mag.device.type == "cpu"
         and mag.dtype == torch.float32

@@ -8,6 +8,7 @@ from asteroid.models.base_models import BaseModel
 from ..encoders import QueryEncoder, build_query_encoder
 from ..errors import AudioSepError
 from ..masknn import ResUNet30
+from ..version import __version__
 
 #: Constructor arguments of the released AudioSep separator (audiosep_base_4M_steps.ckpt).
 RELEASED_ARGS = dict(
@@ -306,8 +307,9 @@ class AudioSep(BaseModel):
         return args
 
     def get_state_dict(self) -> dict:
-        """The separator's weights only (the frozen query encoder is rebuilt from its spec)."""
-        return {k: v for k, v in self.state_dict().items()}
+        """All tensors of :meth:`state_dict` (the separator's weights and buffers; a query encoder
+        is not a submodule, it is rebuilt from its spec), as a new dict."""
+        return dict(self.state_dict())
 
     def serialize(self) -> dict:
         """Asteroid package ``{model_name, model_args, state_dict, infos}`` of plain types.
@@ -320,25 +322,18 @@ class AudioSep(BaseModel):
         conf["infos"]["software_versions"] = {
             k: str(v) for k, v in conf["infos"]["software_versions"].items()
         }
-        from .. import __version__
-
         conf["infos"]["software_versions"]["asteroid_audiosep_version"] = __version__
         conf["infos"]["num_parameters"] = sum(p.numel() for p in self.parameters())
         return conf
 
     @classmethod
     def from_pretrained(cls, pretrained_model_conf_or_path, *args, **kwargs) -> "AudioSep":
-        """Load a package written by :meth:`serialize` (path, URL, known name or dict).
+        """Load a model package written by :meth:`serialize` (a path, URL or the package dict),
+        as Asteroid's ``BaseModel.from_pretrained`` does.
 
-        Known names (e.g. ``"audiosep-base"``) are downloaded and converted first, see
-        :func:`asteroid_audiosep.official.resolve_model`.
+        Released checkpoints and released model names (``"audiosep-base"``) are resolved by
+        :func:`asteroid_audiosep.pretrained.load_model`, which converts them to packages first.
         """
-        if isinstance(pretrained_model_conf_or_path, (str, bytes)) or hasattr(
-            pretrained_model_conf_or_path, "__fspath__"
-        ):
-            from ..official import resolve_model
-
-            pretrained_model_conf_or_path = str(resolve_model(pretrained_model_conf_or_path))
         return super().from_pretrained(pretrained_model_conf_or_path, *args, **kwargs)
 
     def num_frames(self, num_samples: int) -> int:

@@ -5,155 +5,23 @@ As a script (called by run.sh):
     config.py resolve --conf conf/mini.yaml --out exp/mini/config.yaml [--section.key value ...]
     config.py check --config exp/mini/config.yaml --stages 0-5
     config.py get --config exp/mini/config.yaml section.key
-As a module (the recipe steps): ``load_config(path)``, ``apply_overrides(cfg, argv)``.
+The YAML mechanics (``base:`` inheritance, overrides, ``???``) are
+:mod:`asteroid_audiosep.config`'s; this script adds what belongs to the recipe's stages.
 
 A value ``???`` in a YAML file is a required setting: ``check`` names every one left unset and
 the option that sets it. ``resolve`` writes the experiment's resolved config once; later calls
 reuse it and apply new overrides on top, so ``./run.sh --stage 3`` evaluates what was trained.
 """
 import argparse
-import copy
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
 import yaml
 
-REQUIRED = "???"
-
-
-class ConfigError(SystemExit):
-    """A configuration problem: printed as one message, exit status 1."""
-
-    def __init__(self, message: str):
-        super().__init__(f"config error: {message}")
-
-
-def merge(base: Dict[str, Any], child: Dict[str, Any]) -> Dict[str, Any]:
-    """``child`` deep-merged over ``base`` (mappings merge key by key; other values replace)."""
-    out = copy.deepcopy(base)
-    for key, value in child.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def load_config(path) -> Dict[str, Any]:
-    """Read a YAML config (a mapping). A top-level ``base: other.yaml`` (relative to this file)
-    is read first and this file's values are merged over it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path} not found")
-    try:
-        with open(path) as f:
-            cfg = yaml.safe_load(f) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from err
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections")
-    if "base" in cfg:
-        base = Path(str(cfg.pop("base")))
-        cfg = merge(load_config(base if base.is_absolute() else path.parent / base), cfg)
-    return cfg
-
-
-def save_config(cfg: Dict[str, Any], path) -> None:
-    """Write a config atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".yaml")
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False, default_flow_style=None)
-    os.replace(tmp, path)
-
-
-def get_value(cfg: Dict[str, Any], dotted: str, default: Any = None) -> Any:
-    """``cfg["a"]["b"]`` for ``"a.b"``, or ``default`` when absent."""
-    node: Any = cfg
-    for key in dotted.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return default
-        node = node[key]
-    return node
-
-
-def set_value(cfg: Dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``cfg["a"]["b"] = value`` for ``"a.b"``, creating sections as needed."""
-    keys = dotted.split(".")
-    node = cfg
-    for key in keys[:-1]:
-        if not isinstance(node.get(key), dict):
-            node[key] = {}
-        node = node[key]
-    node[keys[-1]] = value
-
-
-def parse_overrides(argv: Sequence[str]) -> List[tuple]:
-    """``["--a.b", "3", "--c=x"]`` -> ``[("a.b", 3), ("c", "x")]`` (values parsed as YAML)."""
-    pairs, items, i = [], list(argv), 0
-    while i < len(items):
-        arg = items[i]
-        if not arg.startswith("--"):
-            raise ConfigError(f"expected --section.key value, got {arg!r}")
-        if "=" in arg:
-            key, raw = arg[2:].split("=", 1)
-            i += 1
-        else:
-            if i + 1 >= len(items):
-                raise ConfigError(f"option {arg} needs a value")
-            key, raw = arg[2:], items[i + 1]
-            i += 2
-        pairs.append((key, yaml.safe_load(raw) if raw != "" else ""))
-    return pairs
-
-
-def apply_overrides(cfg: Dict[str, Any], argv: Sequence[str]) -> Dict[str, Any]:
-    """A copy of ``cfg`` with the command-line overrides applied."""
-    cfg = copy.deepcopy(cfg)
-    for key, value in parse_overrides(argv):
-        set_value(cfg, key, value)
-    return cfg
-
-
-def expand_path(cfg: Dict[str, Any], value: Any) -> Any:
-    """Replace ``{name}`` in a path value (or a list of them) by ``paths.<name>``
-    (``{data_dir}``, ``{exp_dir}``, ``{benchmark_dir}``, ...)."""
-    if isinstance(value, list):
-        return [expand_path(cfg, v) for v in value]
-    if not isinstance(value, str):
-        return value
-    for name, path in (get_value(cfg, "paths") or {}).items():
-        value = value.replace("{" + name + "}", str(path))
-    return value
-
-
-#: The first stage that reads each part of the config (the longest matching prefix wins).
-STAGE_OF = {"data.corpora": 0, "data.mini": 0, "data.eval_mixtures": 1, "data": 2, "model": 2,
-            "training": 2, "import": 2, "evaluation": 3, "paths.benchmark_dir": 3,
-            "enhancement": 4, "report": 5}
-
-
-def stage_of(dotted: str) -> int:
-    """The stage that needs the value ``dotted`` (0 when unknown: needed from the start)."""
-    best = ""
-    for prefix in STAGE_OF:
-        if (dotted == prefix or dotted.startswith(prefix + ".")) and len(prefix) > len(best):
-            best = prefix
-    return STAGE_OF.get(best, 0)
-
-
-def missing_values(cfg: Any, prefix: str = "") -> List[str]:
-    """Dotted names of every required (``???``) value still unset."""
-    if isinstance(cfg, dict):
-        out = []
-        for key, value in cfg.items():
-            out += missing_values(value, f"{prefix}{key}.")
-        return out
-    return [prefix[:-1]] if cfg == REQUIRED else []
+from asteroid_audiosep.config import (ConfigError, apply_overrides, check_required, get_value,
+                                      load_config, save_config)
+from asteroid_audiosep.errors import AudioSepError
 
 
 def stage_prerequisites(cfg: Dict[str, Any], stage: int) -> List[tuple]:
@@ -211,10 +79,7 @@ def main(argv=None) -> int:
         print("" if value is None else (yaml.safe_dump(value).strip() if isinstance(value, (dict, list)) else value))
         return 0
     stages = _parse_stages(args.stages)
-    missing = [k for k in missing_values(cfg) if stage_of(k) in stages]
-    if missing:
-        lines = "\n".join(f"  {k}: set it with --{k} VALUE (or in the YAML file)" for k in missing)
-        raise ConfigError(f"required settings are not set in {args.config}:\n{lines}")
+    check_required(cfg, stages, args.config)
     for stage in stages:
         for path, producer, what in stage_prerequisites(cfg, stage):
             if producer not in stages and not Path(path).exists():
@@ -226,4 +91,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except AudioSepError as err:
+        print(err, file=sys.stderr)
+        sys.exit(1)

@@ -13,45 +13,45 @@ Usage: enhance.py --config exp/<name>/config.yaml [--model PACKAGE]
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from config import get_value, load_config  # noqa: E402
-from evaluate import claim_eval_dir, pick_device, query_table  # noqa: E402
-from make_mixtures import data_path  # noqa: E402
-
-from asteroid_audiosep import AudioSep, AudioSepError  # noqa: E402
-from asteroid_audiosep.data.evallist import read_eval_list  # noqa: E402
-from asteroid_audiosep.evaluation import enhance_speech  # noqa: E402
+from asteroid_audiosep import AudioSep, AudioSepError
+from asteroid_audiosep.cpu_memory import retain_freed_memory
+from asteroid_audiosep.config import data_path, get_value, load_config
+from asteroid_audiosep.data.evallist import read_eval_list
+from asteroid_audiosep.devices import resolve_device
+from asteroid_audiosep.evaluation import enhance_speech
+from asteroid_audiosep.experiment import claim_eval_dir, model_package, query_table
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     parser.add_argument("--model", help="model package (default: <exp>/best_model.pth)")
     args = parser.parse_args(argv)
+    retain_freed_memory()  # the process's allocator choice (see asteroid_audiosep.cpu_memory)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (enhance) %(message)s")
-    cfg = load_config(args.config)
-    exp = Path(get_value(cfg, "paths.exp_dir"))
-    if not get_value(cfg, "enhancement.list"):
-        print("enhance.py: no enhancement.list in the config; nothing to do")
-        return 0
     try:
-        package = Path(args.model or exp / "best_model.pth")
-        if not package.is_file():
-            raise AudioSepError(f"no model package at {package}: run stage 2 first")
+        cfg = load_config(args.config)
+        exp = data_path(cfg, get_value(cfg, "paths.exp_dir"))
+        if not get_value(cfg, "enhancement.list"):
+            print("enhance.py: no enhancement.list in the config; nothing to do")
+            return 0
+        package = model_package(exp, args.model)
         claim_eval_dir(exp / "enhance", package)  # scores of another model are moved aside
         model = AudioSep.from_pretrained(str(package)).eval()
-        model.to(pick_device(get_value(cfg, "evaluation.device", "auto")))
+        model.to(resolve_device(get_value(cfg, "evaluation.device", "auto")))
         items = read_eval_list(data_path(cfg, get_value(cfg, "enhancement.list")))
         pairs = [{"id": it.id, "noisy": it.mixture, "clean": it.target} for it in items]
         name = str(get_value(cfg, "enhancement.dataset", "speech"))
         out = exp / "enhance" / name
         query = str(get_value(cfg, "enhancement.query", "speech"))
+        embeddings = get_value(cfg, "evaluation.query_embeddings")
+        embeddings = data_path(cfg, embeddings) if embeddings else None
         csv = enhance_speech(model, pairs, out / "wav", out / "scores.csv", query=query,
-                             embed=query_table(cfg, model, [query]).encode_text)
+                             embed=query_table(model, [query], embeddings).encode_text)
         means = pd.read_csv(csv).drop(columns=["id", "uid", "query"]).groupby("system", sort=False).mean()
         with pd.option_context("display.precision", 2):
             print(means.to_string())

@@ -15,18 +15,11 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from config import expand_path, get_value, load_config  # noqa: E402
-
-from asteroid_audiosep import AudioSepError  # noqa: E402
-from asteroid_audiosep.data.corpora import EVAL_BUILDERS  # noqa: E402
+from asteroid_audiosep import AudioSepError
+from asteroid_audiosep.config import check_required, data_path, get_value, load_config
+from asteroid_audiosep.data.corpora import EVAL_BUILDERS
 
 log = logging.getLogger("make_mixtures")
-
-
-def data_path(cfg, value) -> Path:
-    """A path of the config, ``{data_dir}`` and ``{exp_dir}`` expanded."""
-    return Path(expand_path(cfg, str(value)))
 
 
 def evaluation_lists(cfg):
@@ -43,13 +36,15 @@ def evaluation_lists(cfg):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (make_mixtures) %(message)s")
-    cfg = load_config(args.config)
-    data_dir = Path(get_value(cfg, "paths.data_dir", "data"))
     try:
+        cfg = load_config(args.config)
+        check_required(cfg, [1], args.config)
+        data_dir = Path(get_value(cfg, "paths.data_dir", "data"))
         for name, options in (get_value(cfg, "data.eval_mixtures") or {}).items():
             if options is None:  # switched off (e.g. by a config that extends another)
                 continue
@@ -57,7 +52,7 @@ def main(argv=None) -> int:
                 raise AudioSepError(f"unknown protocol data.eval_mixtures.{name}; choose among {sorted(EVAL_BUILDERS)}")
             options = dict(options or {})
             root = options.pop("root", None)
-            if not root or root == "???":
+            if not root:
                 raise AudioSepError(f"set data.eval_mixtures.{name}.root (see docs/data.md)")
             builder = EVAL_BUILDERS[name]
             accepted = inspect.signature(builder).parameters

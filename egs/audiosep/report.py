@@ -8,12 +8,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from config import get_value, load_config  # noqa: E402
-
-from asteroid_audiosep import AudioSepError  # noqa: E402
-from asteroid_audiosep.report import SpectrogramExample, write_report  # noqa: E402
-from asteroid_audiosep.resources import PAPER_RESULTS  # noqa: E402
+from asteroid_audiosep import AudioSepError
+from asteroid_audiosep.config import check_required, get_value, load_config
+from asteroid_audiosep.report import SpectrogramExample, write_report
+from asteroid_audiosep.resources import PAPER_RESULTS
 
 
 def examples(exp: Path, per_set: int):
@@ -31,14 +29,16 @@ def examples(exp: Path, per_set: int):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    exp = Path(get_value(cfg, "paths.exp_dir"))
-    separation = sorted(p for p in (exp / "eval").glob("*/*.csv"))
-    enhancement = sorted((exp / "enhance").glob("*/scores.csv"))
     try:
+        cfg = load_config(args.config)
+        check_required(cfg, [5], args.config)
+        exp = Path(get_value(cfg, "paths.exp_dir"))
+        separation = sorted(p for p in (exp / "eval").glob("*/*.csv"))
+        enhancement = sorted((exp / "enhance").glob("*/scores.csv"))
         if not separation and not enhancement:
             raise AudioSepError(f"no evaluation results under {exp}/eval or {exp}/enhance: run stages 3-4 first")
         enh_name = get_value(cfg, "enhancement.dataset", "speech")
