@@ -3,18 +3,18 @@
 Importing the package registers :class:`AudioSep` with Asteroid, so that
 ``asteroid.models.get("AudioSep")`` and ``BaseModel.from_pretrained(package)`` find it.
 """
-from .version import __version__
-
 import warnings as _warnings
+
+from .version import __version__
 
 # torchmetrics 0.11 (pinned by asteroid 0.7) warns about pkg_resources at every import.
 _warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
-from asteroid import models as _asteroid_models
+from asteroid import models as _asteroid_models  # noqa: E402  (after the warning filter)
 
-from .errors import AudioSepError
-from .models import AudioSep
-from .api import separate, separate_waveform
+from .api import separate, separate_waveform  # noqa: E402
+from .errors import AudioSepError  # noqa: E402
+from .models import AudioSep  # noqa: E402
 
 try:
     _asteroid_models.get("AudioSep")

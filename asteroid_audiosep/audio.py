@@ -125,3 +125,20 @@ def find_audio_files(root: PathLike) -> list:
     if not root.is_dir():
         raise AudioSepError(f"no such file or folder: {root}")
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+def as_mono_array(x, what: str = "signal") -> np.ndarray:
+    """One mono signal, given as a ``(time,)`` or ``(1, time)`` array or tensor, as a 1-D float64
+    numpy array.
+
+    Raises:
+        AudioSepError: more than one channel, or empty (the message names ``what``).
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().to(torch.float64).numpy()
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 1 or x.size == 0:
+        raise AudioSepError(f"the {what} must be one mono signal, (time,) or (1, time); got shape {x.shape}")
+    return x

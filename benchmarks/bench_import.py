@@ -6,7 +6,6 @@ Goal: < 0.5 s more than `import asteroid.models`, and no laion_clap/open_clip/tr
 import argparse
 import subprocess
 import sys
-import time
 
 
 def import_time(module: str) -> float:

@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import small_model_args
+from test_inference import DEEP_ARGS
+from test_inference_fused import nontrivial
 
 from asteroid_audiosep import AudioSep
 from asteroid_audiosep.cli import build_parser, main
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder
-
-from conftest import small_model_args
-from test_inference import DEEP_ARGS
-from test_inference_fused import nontrivial
 
 
 @pytest.fixture(autouse=True, scope="module")

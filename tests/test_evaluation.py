@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import small_model_args
 
 from asteroid_audiosep import AudioSep
 from asteroid_audiosep.audio import save_audio
@@ -10,8 +11,6 @@ from asteroid_audiosep.data import LASSEvalDataset
 from asteroid_audiosep.data.evallist import write_eval_list
 from asteroid_audiosep.evaluation import ResultCSV, enhance_speech, evaluate_separation
 from asteroid_audiosep.metrics import sdr
-
-from conftest import small_model_args
 
 
 @pytest.fixture(scope="module")

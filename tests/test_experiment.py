@@ -5,8 +5,7 @@ import torch
 import yaml
 
 from asteroid_audiosep import AudioSep, AudioSepError
-from asteroid_audiosep.config import (ConfigError, apply_overrides, check_required, data_path,
-                                      load_config)
+from asteroid_audiosep.config import ConfigError, apply_overrides, check_required, data_path, load_config
 from asteroid_audiosep.devices import resolve_device
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder
 from asteroid_audiosep.experiment import claim_eval_dir, model_package, open_eval_set, query_table

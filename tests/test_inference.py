@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import small_model_args
+from test_inference_fused import nontrivial
 
 import asteroid_audiosep
 from asteroid_audiosep import AudioSep, AudioSepError, api
@@ -19,9 +21,6 @@ from asteroid_audiosep.stream import (
     resample_range,
     resampled_length,
 )
-
-from conftest import small_model_args
-from test_inference_fused import nontrivial
 
 #: A small model with the released pooling depth (time pooled by 32, 0.32 s grid at 16 kHz).
 DEEP_ARGS = small_model_args(

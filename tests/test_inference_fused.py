@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import small_model_args
 
 from asteroid_audiosep import AudioSep
 from asteroid_audiosep.masknn import fused
 from asteroid_audiosep.official import convert_official
-
-from conftest import small_model_args
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -4,13 +4,12 @@ import pytest
 import torch
 from asteroid.models import BaseModel
 from asteroid.models import get as asteroid_get
+from conftest import small_model_args
 
 from asteroid_audiosep import AudioSep, AudioSepError
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder
 from asteroid_audiosep.models import RELEASED_ARGS
 from asteroid_audiosep.official import convert_official
-
-from conftest import small_model_args
 
 
 def randomize_batchnorm(model, seed=0):

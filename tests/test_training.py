@@ -3,7 +3,6 @@ the mini corpus, 2-process DDP on CPU, kill-and-resume, bad configurations)."""
 import csv
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,9 +14,9 @@ import torch
 import yaml
 
 from asteroid_audiosep import AudioSep, AudioSepError
+from asteroid_audiosep.config import load_config
 from asteroid_audiosep.data import LASSTrainDataset, SegmentMixer, write_datafile
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder, QueryEncoder
-from asteroid_audiosep.config import load_config
 from asteroid_audiosep.engine import (
     AudioSepSystem,
     StepBatchSampler,

@@ -19,8 +19,7 @@ import torch
 from ..config import save_config
 from ..fileio import write_text_atomic
 from .hardware import Hardware, is_main_process
-from .setup import (build_model, build_query_cache, check_resumable, find_resume_checkpoint,
-                    load_initial_model)
+from .setup import build_model, build_query_cache, check_resumable, find_resume_checkpoint, load_initial_model
 from .train_config import check_config, check_encoder_spec, resolve_train_config
 
 logger = logging.getLogger("train")
@@ -58,8 +57,14 @@ def _callbacks(training: Dict[str, Any], exp_dir: Path, validate: bool, extra: S
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
     from ..progress import progress_style
-    from .callbacks import (BatchTrace, StepLineProgress, StepProgressBar, StepRateLogger,
-                            ValidatedCheckpoint, ValidationLog)
+    from .callbacks import (
+        BatchTrace,
+        StepLineProgress,
+        StepProgressBar,
+        StepRateLogger,
+        ValidatedCheckpoint,
+        ValidationLog,
+    )
 
     ckpt_dir = exp_dir / "checkpoints"
     keep = training["keep_checkpoints"]

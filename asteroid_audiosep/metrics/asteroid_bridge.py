@@ -2,8 +2,8 @@
 from typing import Dict, Optional, Sequence
 
 import numpy as np
-import torch
 
+from ..audio import as_mono_array
 from ..errors import AudioSepError
 from .perceptual import PESQ_MODES, Signal
 
@@ -13,14 +13,7 @@ ASTEROID_METRICS = ("si_sdr", "sdr", "sir", "sar", "stoi", "pesq")
 
 
 def _mono(name: str, x: Signal) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().to(torch.float64).numpy()
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 2 and x.shape[0] == 1:
-        x = x[0]
-    if x.ndim != 1 or x.size == 0:
-        raise AudioSepError(f"`{name}` must be mono, (time,) or (1, time); got shape {x.shape}")
-    return x
+    return as_mono_array(x, f"`{name}`")
 
 
 def asteroid_metrics(

@@ -6,6 +6,7 @@ from typing import Tuple, Union
 import numpy as np
 import torch
 
+from ..audio import as_mono_array
 from ..errors import AudioSepError
 
 Signal = Union[np.ndarray, torch.Tensor]
@@ -22,19 +23,7 @@ def utterance_pair(ref: Signal, est: Signal) -> Tuple[np.ndarray, np.ndarray]:
     Raises:
         AudioSepError: not mono, empty, or of different lengths.
     """
-    out = []
-    for name, x in (("reference", ref), ("estimate", est)):
-        if isinstance(x, torch.Tensor):
-            x = x.detach().cpu().to(torch.float64).numpy()
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 2 and x.shape[0] == 1:
-            x = x[0]
-        if x.ndim != 1 or x.size == 0:
-            raise AudioSepError(
-                f"the {name} must be one mono utterance of shape (time,) or (1, time), "
-                f"got shape {x.shape}"
-            )
-        out.append(x)
+    out = [as_mono_array(ref, "reference"), as_mono_array(est, "estimate")]
     if out[0].shape != out[1].shape:
         raise AudioSepError(
             f"reference and estimate lengths differ ({out[0].size} vs {out[1].size} samples); "

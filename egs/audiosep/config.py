@@ -19,8 +19,7 @@ from typing import Any, Dict, List
 
 import yaml
 
-from asteroid_audiosep.config import (ConfigError, apply_overrides, check_required, get_value,
-                                      load_config, save_config)
+from asteroid_audiosep.config import ConfigError, apply_overrides, check_required, get_value, load_config, save_config
 from asteroid_audiosep.errors import AudioSepError
 
 

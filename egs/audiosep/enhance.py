@@ -17,8 +17,8 @@ import sys
 import pandas as pd
 
 from asteroid_audiosep import AudioSep, AudioSepError
-from asteroid_audiosep.cpu_memory import retain_freed_memory
 from asteroid_audiosep.config import data_path, get_value, load_config
+from asteroid_audiosep.cpu_memory import retain_freed_memory
 from asteroid_audiosep.data.evallist import read_eval_list
 from asteroid_audiosep.devices import resolve_device
 from asteroid_audiosep.evaluation import enhance_speech

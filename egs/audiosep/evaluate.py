@@ -24,8 +24,8 @@ import sys
 import pandas as pd
 
 from asteroid_audiosep import AudioSep, AudioSepError
-from asteroid_audiosep.cpu_memory import retain_freed_memory
 from asteroid_audiosep.config import check_required, data_path, get_value, load_config
+from asteroid_audiosep.cpu_memory import retain_freed_memory
 from asteroid_audiosep.devices import resolve_device
 from asteroid_audiosep.evaluation import evaluate_separation
 from asteroid_audiosep.experiment import claim_eval_dir, model_package, open_eval_set, query_table

@@ -1,0 +1,175 @@
+"""The report document: tables (CSV + Markdown), figures and ``report.md`` linking them, every
+file written atomically."""
+import re
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import pandas as pd
+
+from ..errors import AudioSepError
+from ..fileio import write_text_atomic
+from .figures import SpectrogramExample, plot_class_sdri, plot_spectrograms
+from .tables import (
+    ENHANCEMENT_COLUMNS,
+    SEPARATION_BENCHMARKS,
+    SEPARATION_COLUMNS,
+    PathLike,
+    TableSource,
+    benchmark_table,
+    canonical_dataset,
+    enhancement_table,
+    load_paper_results,
+    load_results,
+    markdown_table,
+    paper_benchmark,
+    primary_query_types,
+    query_type_table,
+    separation_summary,
+)
+
+# --------------------------------------------------------------------------- the report
+
+
+def _write_text(path: Path, text: str) -> Path:
+    return write_text_atomic(path, text)
+
+
+def _write_table(out_dir: Path, name: str, table: pd.DataFrame) -> Dict[str, str]:
+    csv_path = _write_text(out_dir / "tables" / f"{name}.csv", table.to_csv(index=False))
+    md_path = _write_text(out_dir / "tables" / f"{name}.md", markdown_table(table))
+    return {"csv": csv_path.relative_to(out_dir).as_posix(),
+            "md": md_path.relative_to(out_dir).as_posix()}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "item"
+
+
+def write_report(
+    out_dir: PathLike,
+    separation_results: Optional[TableSource] = None,
+    enhancement_results: Optional[TableSource] = None,
+    paper_results: Optional[Union[pd.DataFrame, PathLike]] = None,
+    examples: Sequence[SpectrogramExample] = (),
+    system_name: str = "This run",
+    mini_datasets: Sequence[str] = ("mini",),
+    enhancement_dataset: Optional[str] = None,
+    query_types: Optional[Mapping[str, str]] = None,
+    title: str = "AudioSep evaluation report",
+) -> Path:
+    """Write the tables, figures and ``report.md`` of one evaluation into ``out_dir``.
+
+    Writes ``tables/{summary,table3_benchmarks,table4_enhancement,table7_query_types,
+    mini_query_types}.{md,csv}`` (those that have content), ``figures/spectrogram_*.png`` (one per
+    example), ``figures/class_sdri_*.png`` (one per dataset with a ``class`` column) and
+    ``report.md``, which shows the tables and links every file.
+
+    Args:
+        out_dir: the experiment's report folder (created).
+        separation_results: per-item separation results (DataFrame, CSV path or paths).
+        enhancement_results: per-item enhancement results (DataFrame, CSV path or paths).
+        paper_results: the paper's numbers (``paper_results.csv`` or its DataFrame).
+        examples: items to draw as spectrograms.
+        system_name: how this run is named in the tables.
+        mini_datasets: datasets reported in their own query-type table (the built-in corpus).
+        enhancement_dataset: the enhancement set's name when its table has no ``dataset``
+            column (e.g. ``"voicebank-demand"``, which puts the paper's Table IV beside it).
+        query_types: dataset -> query type standing for it in Table III
+            (see :func:`primary_query_types`).
+        title: the report's first heading.
+
+    Returns:
+        The path of ``report.md``.
+
+    Raises:
+        AudioSepError: nothing to report, or an input is missing or malformed.
+    """
+    if separation_results is None and enhancement_results is None:
+        raise AudioSepError("nothing to report: give separation and/or enhancement results")
+    out = Path(out_dir)
+    paper = load_paper_results(paper_results) if paper_results is not None else None
+    results = enhancement = None
+    if separation_results is not None:
+        results = load_results(separation_results, SEPARATION_COLUMNS, "separation results")
+    if enhancement_results is not None:
+        enhancement = load_results(enhancement_results, ENHANCEMENT_COLUMNS, "enhancement results")
+        if "dataset" not in enhancement.columns:
+            if enhancement_dataset is None:
+                raise AudioSepError(
+                    "the enhancement results have no 'dataset' column: pass enhancement_dataset"
+                )
+            enhancement["dataset"] = enhancement_dataset
+    mini = {canonical_dataset(d) for d in mini_datasets}
+
+    lines = [f"# {title}", ""]
+    files: List[str] = []
+
+    def add_table(name: str, heading: str, table: pd.DataFrame, note: str = "") -> None:
+        paths = _write_table(out, name, table)
+        files.extend(paths.values())
+        lines.extend([f"## {heading}", ""])
+        if note:
+            lines.extend([note, ""])
+        links = f"Files: [{paths['md']}]({paths['md']}), [{paths['csv']}]({paths['csv']})"
+        lines.extend([markdown_table(table), links, ""])
+
+    if results is not None:
+        add_table(
+            "summary", "All evaluation sets of this run", separation_summary(results),
+            "Aggregated as the released evaluation does: mean over mixtures; MUSIC: mean of "
+            "per-instrument means; AudioSet: mean over classes of per-class medians (NaN-aware). "
+            "SDR is the released plain SNR (not BSS-eval); SI-SDR is absolute, not an improvement.",
+        )
+    table3 = benchmark_table(results, enhancement, paper, system_name, query_types)
+    if len(table3):
+        if results is not None:
+            chosen = primary_query_types(results, query_types)
+            used = [f"{paper_benchmark(d)}: {q}" for d, q in chosen.items()
+                    if paper_benchmark(d) in SEPARATION_BENCHMARKS]
+        else:
+            used = []
+        note = ("This run's query type per benchmark: " + ", ".join(used) + "."
+                if used else "This run evaluated none of the paper's separation benchmarks.")
+        add_table("table3_benchmarks", "Table III: separation benchmarks (SI-SDR, SDRi in dB)",
+                  table3, note)
+    if enhancement is not None:
+        add_table("table4_enhancement", "Table IV: speech enhancement",
+                  enhancement_table(enhancement, paper),
+                  'PESQ wide-band (16 kHz), composite CSIG/CBAK/COVL (Hu & Loizou, 2008), '
+                  'segmental SNR in dB; "Noisy" is the unprocessed input. The paper\'s rows are '
+                  "shown for Voicebank-DEMAND only.")
+    if results is not None:
+        others = [d for d in dict.fromkeys(results["dataset"]) if canonical_dataset(d) not in mini]
+        if others:
+            table7 = query_type_table(results[results["dataset"].isin(others)], paper, system_name)
+            if len(table7):
+                add_table("table7_query_types", "Table VII: query types", table7)
+        minis = [d for d in dict.fromkeys(results["dataset"]) if canonical_dataset(d) in mini]
+        if minis:
+            add_table(
+                "mini_query_types", "Mini corpus: query types (Table VII layout)",
+                query_type_table(results[results["dataset"].isin(minis)], None, system_name,
+                                 datasets=minis),
+                "The built-in procedural corpus: not comparable with the paper's numbers. "
+                "Paraphrases are held-out captions never seen in training.",
+            )
+    figure_lines: List[str] = []
+    if results is not None and "class" in results.columns:
+        for dataset in dict.fromkeys(results["dataset"]):
+            rows = results[results["dataset"] == dataset]
+            if rows["class"].notna().any():
+                name = f"class_sdri_{_slug(dataset)}.png"
+                png = plot_class_sdri(results, dataset, out / "figures" / name)
+                rel = png.relative_to(out).as_posix()
+                figure_lines += [f"![{dataset} per-class SDRi]({rel})", ""]
+                files.append(rel)
+    for k, example in enumerate(examples):
+        name = f"spectrogram_{k:02d}_{_slug(example.dataset)}_{_slug(example.item_id)}.png"
+        png = plot_spectrograms(example, out / "figures" / name)
+        rel = png.relative_to(out).as_posix()
+        figure_lines += [f"![{example.dataset} {example.item_id}]({rel})", ""]
+        files.append(rel)
+    if figure_lines:
+        lines += ["## Figures", ""] + figure_lines
+    lines += ["## Files", ""] + [f"- [{f}]({f})" for f in files] + [""]
+    return _write_text(out / "report.md", "\n".join(lines))
