@@ -228,7 +228,9 @@ class AudioSep(BaseModel):
         """Apply the predicted complex mask to a mixture spectrogram (same shape out)."""
         mag = torch.clamp(spec.real**2 + spec.imag**2, min=1e-10).sqrt()
         cos_in, sin_in = spec.real / mag, spec.imag / mag
-        out = self.separator(mag, condition)
+        # The mask arithmetic runs in float32 whatever the network's autocast dtype: in fp16
+        # the norm's floor (1e-10) underflows to 0 and tiny phase components give 0 / 0.
+        out = self.separator(mag, condition).float()
         b, _, frames, freqs = out.shape
         out = out.reshape(b, self.in_channels, 3, frames, freqs)
         mask_mag = torch.sigmoid(out[:, :, 0])
