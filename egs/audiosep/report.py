@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from config import get_value, load_config  # noqa: E402
+from config import expand_path, get_value, load_config  # noqa: E402
 
 from asteroid_audiosep import AudioSepError  # noqa: E402
+from asteroid_audiosep.data.overlap import dropped_summary  # noqa: E402
 from asteroid_audiosep.report import SpectrogramExample, write_report  # noqa: E402
 from asteroid_audiosep.resources import PAPER_RESULTS  # noqa: E402
 
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
             mini_datasets=tuple(get_value(cfg, "report.mini_datasets") or ("mini",)),
             enhancement_dataset=str(enh_name),
             title=f"AudioSep evaluation report: {exp.name}",
+            notes=[dropped_summary(expand_path(cfg, get_value(cfg, "data.train_datafiles") or []))],
         )
     except AudioSepError as err:
         print(f"report.py: error: {err}", file=sys.stderr)
