@@ -7,6 +7,7 @@ WavCaps sources. A training datafile says which in its ``infos.clip_id`` (writte
 preparations; older files are recognised by ``infos.dataset``); datafiles without a known
 identity (the synthetic mini corpus, a user's own list) are not checked.
 """
+
 import logging
 import os
 import re
@@ -25,8 +26,14 @@ logger = logging.getLogger(__name__)
 YOUTUBE, FILE_NAME = "youtube", "file_name"
 
 _ID_AND_TIMES = re.compile(r"([A-Za-z0-9_-]{11})(?:_\d+(?:\.\d+)?)*")
-_DATASET_CLIP_ID = {"AudioSet": YOUTUBE, "VGGSound": YOUTUBE, "AudioCaps": YOUTUBE, "MUSIC": YOUTUBE,
-                    "Clotho v2": FILE_NAME, "ESC-50": FILE_NAME}
+_DATASET_CLIP_ID = {
+    "AudioSet": YOUTUBE,
+    "VGGSound": YOUTUBE,
+    "AudioCaps": YOUTUBE,
+    "MUSIC": YOUTUBE,
+    "Clotho v2": FILE_NAME,
+    "ESC-50": FILE_NAME,
+}
 _AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 _SOURCE_COLUMNS = re.compile(r".*wav\d*(\.\d+)?|file_id")
 
@@ -41,7 +48,7 @@ def youtube_ids(name: str) -> Set[str]:
     ids = set()
     for prefix in ("Y", ""):
         if stem.startswith(prefix):
-            match = _ID_AND_TIMES.fullmatch(stem[len(prefix):])
+            match = _ID_AND_TIMES.fullmatch(stem[len(prefix) :])
             if match:
                 ids.add(match.group(1))
     return ids
@@ -100,12 +107,15 @@ class Overlap:
 
     def __str__(self) -> str:
         examples = ", ".join(Path(w).name for w in self.wavs[:3])
-        return (f"{len(self.wavs)} clips of {self.datafile} are in the evaluation set {self.eval_set} "
-                f"(e.g. {examples})")
+        return (
+            f"{len(self.wavs)} clips of {self.datafile} are in the evaluation set {self.eval_set} "
+            f"(e.g. {examples})"
+        )
 
 
-def find_eval_overlap(train_datafiles: Iterable[PathLike],
-                      eval_sets: Mapping[str, Iterable[str]]) -> List[Overlap]:
+def find_eval_overlap(
+    train_datafiles: Iterable[PathLike], eval_sets: Mapping[str, Iterable[str]]
+) -> List[Overlap]:
     """Every (training datafile, evaluation set) pair that shares clips.
 
     Args:
@@ -115,9 +125,13 @@ def find_eval_overlap(train_datafiles: Iterable[PathLike],
     Returns:
         One :class:`Overlap` per pair that shares at least one clip.
     """
-    eval_keys = {name: {kind: set().union(*(clip_keys(n, kind) for n in names)) if names else set()
-                        for kind in (YOUTUBE, FILE_NAME)}
-                 for name, names in ((k, list(v)) for k, v in eval_sets.items())}
+    eval_keys = {
+        name: {
+            kind: set().union(*(clip_keys(n, kind) for n in names)) if names else set()
+            for kind in (YOUTUBE, FILE_NAME)
+        }
+        for name, names in ((k, list(v)) for k, v in eval_sets.items())
+    }
     found = []
     for path in map(Path, train_datafiles):
         kind = datafile_clip_id(path)
@@ -132,8 +146,11 @@ def find_eval_overlap(train_datafiles: Iterable[PathLike],
     return found
 
 
-def remove_eval_overlap(train_datafiles: Sequence[PathLike], eval_sets: Mapping[str, Iterable[str]],
-                        strict: bool = False) -> List[Overlap]:
+def remove_eval_overlap(
+    train_datafiles: Sequence[PathLike],
+    eval_sets: Mapping[str, Iterable[str]],
+    strict: bool = False,
+) -> List[Overlap]:
     """Drop from the training datafiles every clip that is also an evaluation clip.
 
     Each affected datafile is rewritten without those clips; ``infos.dropped_clips.eval_overlap``
@@ -153,8 +170,10 @@ def remove_eval_overlap(train_datafiles: Sequence[PathLike], eval_sets: Mapping[
     """
     overlaps = find_eval_overlap(train_datafiles, eval_sets)
     if overlaps and strict:
-        raise AudioSepError("training clips are also evaluation clips (strict):\n  "
-                            + "\n  ".join(map(str, overlaps)))
+        raise AudioSepError(
+            "training clips are also evaluation clips (strict):\n  "
+            + "\n  ".join(map(str, overlaps))
+        )
     by_file: Dict[Path, List[Overlap]] = {}
     for overlap in overlaps:
         logger.warning("%s; dropping them from the training data", overlap)
@@ -172,8 +191,12 @@ def remove_eval_overlap(train_datafiles: Sequence[PathLike], eval_sets: Mapping[
             key = f"overlap with {o.eval_set}"
             dropped[key] = int(dropped.get(key, 0)) + len(o.wavs)
         write_datafile(path, kept, infos=dict(infos, dropped_clips=dropped))
-        logger.info("%s: %d of %d clips dropped (evaluation overlap)", path, len(entries) - len(kept),
-                    len(entries))
+        logger.info(
+            "%s: %d of %d clips dropped (evaluation overlap)",
+            path,
+            len(entries) - len(kept),
+            len(entries),
+        )
     return overlaps
 
 
@@ -192,5 +215,7 @@ def dropped_summary(train_datafiles: Iterable[PathLike]) -> str:
             totals[reason] = totals.get(reason, 0) + int(dropped.get(reason, 0))
     if not any(totals.values()):
         return ""
-    return (f"Training data: {totals.get('eval_overlap', 0)} clips dropped for overlap with the "
-            f"evaluation sets, {totals.get('blacklist', 0)} by the WavCaps blacklists.")
+    return (
+        f"Training data: {totals.get('eval_overlap', 0)} clips dropped for overlap with the "
+        f"evaluation sets, {totals.get('blacklist', 0)} by the WavCaps blacklists."
+    )

@@ -41,7 +41,7 @@ logger = logging.getLogger("prepare_data")
 
 
 def _call(function, *args, **options):
-    """Call ``function`` with the given (not None) options; an option it does not take is an error."""
+    """Call ``function`` with the given (not None) options; one it does not take is an error."""
     return call_with_options(function, args, options, function.__name__)
 
 
@@ -151,9 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--segment-seconds", dest="segment_seconds", type=float, help="music")
     p.add_argument("--segments-per-video", dest="segments_per_video", type=int, help="music")
     p.add_argument("--split", help="voicebank_demand: test, train or train56")
-    p.add_argument("--ontology", help="audiocaps: AudioSet ontology.json (default: in --audioset-root)")
-    p.add_argument("--allow-missing-tags", dest="allow_missing_tags", action="store_true", default=None,
-                   help="audiocaps: build even when test clips have no AudioSet tags (warned)")
+    p.add_argument("--ontology", help="audiocaps: ontology.json (default: in --audioset-root)")
+    p.add_argument("--allow-missing-tags", dest="allow_missing_tags", action="store_true",
+                   default=None, help="audiocaps: build even when test clips have no tags (warned)")
     return parser
 
 
@@ -161,7 +161,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = _parser()
     args = parser.parse_args(argv)
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "config", "strict_overlap")}
+    options = {k: v for k, v in vars(args).items()
+               if k not in ("command", "config", "strict_overlap")}
     try:
         if args.config:
             if args.command:

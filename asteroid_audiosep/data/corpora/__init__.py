@@ -46,7 +46,9 @@ EVAL_CLIPS = {
 }
 
 
-def call_with_options(function: Callable, args: tuple, options: Mapping[str, Any], where: str) -> Any:
+def call_with_options(
+    function: Callable, args: tuple, options: Mapping[str, Any], where: str
+) -> Any:
     """Call ``function(*args, **options)`` after checking every option is one of its arguments.
 
     Options whose value is None are left out (not given).
@@ -86,7 +88,9 @@ def check_corpus_options(name: str, options: Optional[Mapping[str, Any]]) -> Dic
         raise AudioSepError(f"unknown corpus {name!r}; choose among {sorted(PREPARERS)}")
     options = dict(options or {})
     if not options.get("root") or options["root"] == "???":
-        raise AudioSepError(f"set the root of corpus {name} to the downloaded corpus (see docs/data.md)")
+        raise AudioSepError(
+            f"set the root of corpus {name} to the downloaded corpus (see docs/data.md)"
+        )
     accepted = inspect.signature(PREPARERS[name]).parameters
     unknown = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if unknown:

@@ -14,6 +14,7 @@ Accepted layouts, found automatically (docs/data.md names the tool behind each):
 The tags come from AudioSet's segment lists (see :mod:`.audioset`); the test clips are listed
 in ``unbalanced_train_segments.csv``. With the AudioSet ontology, tags are compared through it.
 """
+
 import logging
 import os
 from collections import OrderedDict
@@ -56,8 +57,10 @@ def find_audiocaps_list(root: PathLike, split: str) -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    raise AudioSepError(f"AudioCaps {split} list not found: looked for "
-                        f"{', '.join(map(str, candidates))} (see docs/data.md for the layouts)")
+    raise AudioSepError(
+        f"AudioCaps {split} list not found: looked for "
+        f"{', '.join(map(str, candidates))} (see docs/data.md for the layouts)"
+    )
 
 
 def default_audio_dir(root: PathLike) -> Path:
@@ -80,16 +83,18 @@ def read_audiocaps_rows(root: PathLike, split: str) -> List[Dict]:
     grouped: "OrderedDict[str, Dict]" = OrderedDict()
     for row in rows:
         if len(row) < 4:
-            raise AudioSepError(f"{path}: expected 'audiocap_id, youtube_id, start_time, caption', "
-                                f"got {row}")
+            raise AudioSepError(
+                f"{path}: expected 'audiocap_id, youtube_id, start_time, caption', got {row}"
+            )
         clip = grouped.setdefault(row[1], {"ytid": row[1], "captions": [], "audiocap_ids": []})
         clip["captions"].append(",".join(row[3:]))
         clip["audiocap_ids"].append(row[0])
     return list(grouped.values())
 
 
-def read_audiocaps(root: PathLike, split: str, index: Optional[Dict[str, Path]] = None,
-                   skip_missing: bool = True) -> List[Dict]:
+def read_audiocaps(
+    root: PathLike, split: str, index: Optional[Dict[str, Path]] = None, skip_missing: bool = True
+) -> List[Dict]:
     """Clips of one split with their captions and audio: ``ytid``, ``captions``, ``wav``.
 
     A clip's audio is found by its YouTube id or by any of its ``audiocap_id`` (the names of
@@ -108,8 +113,13 @@ def audiocaps_eval_clips(root: PathLike) -> Tuple[Path, List[str]]:
     return find_audiocaps_list(root, "test"), [c["ytid"] for c in read_audiocaps_rows(root, "test")]
 
 
-def prepare_audiocaps(root: PathLike, out_dir: PathLike, splits: Sequence[str] = ("train", "val"),
-                      audio_dir: Optional[PathLike] = None, skip_missing: bool = True) -> Dict[str, Path]:
+def prepare_audiocaps(
+    root: PathLike,
+    out_dir: PathLike,
+    splits: Sequence[str] = ("train", "val"),
+    audio_dir: Optional[PathLike] = None,
+    skip_missing: bool = True,
+) -> Dict[str, Path]:
     """Write ``audiocaps_<split>.json`` per split (one entry per clip, all its captions).
 
     Every split's list is found and read before any datafile is written.
@@ -117,14 +127,24 @@ def prepare_audiocaps(root: PathLike, out_dir: PathLike, splits: Sequence[str] =
     for split in splits:
         find_audiocaps_list(root, split)
     index = index_audio(Path(audio_dir) if audio_dir else default_audio_dir(root), youtube_id_keys)
-    planned = {split: dict(path=Path(out_dir) / f"audiocaps_{split}.json", corpus="audiocaps",
-                           clips=read_audiocaps(root, split, index, skip_missing))
-               for split in splits}
+    planned = {
+        split: dict(
+            path=Path(out_dir) / f"audiocaps_{split}.json",
+            corpus="audiocaps",
+            clips=read_audiocaps(root, split, index, skip_missing),
+        )
+        for split in splits
+    }
     return write_corpus_datafiles(planned)
 
 
-def audiocaps_eval_specs(clips: List[Dict], tags: Dict[str, List[str]], backgrounds_per_clip: int = 5,
-                         seed: int = 0, related: Optional[Dict[str, Set[str]]] = None) -> List[MixtureSpec]:
+def audiocaps_eval_specs(
+    clips: List[Dict],
+    tags: Dict[str, List[str]],
+    backgrounds_per_clip: int = 5,
+    seed: int = 0,
+    related: Optional[Dict[str, Set[str]]] = None,
+) -> List[MixtureSpec]:
     """For each clip, ``backgrounds_per_clip`` distinct other clips with no tag in common,
     paired with its captions in turn (0 dB).
 
@@ -148,23 +168,35 @@ def audiocaps_eval_specs(clips: List[Dict], tags: Dict[str, List[str]], backgrou
     for clip in clips:
         own = tags.get(clip["ytid"], [])
         forbidden = closed(own)
-        candidates = [c for c in clips if c["ytid"] != clip["ytid"]
-                      and not forbidden & set(tags.get(c["ytid"], []))]
+        candidates = [
+            c
+            for c in clips
+            if c["ytid"] != clip["ytid"] and not forbidden & set(tags.get(c["ytid"], []))
+        ]
         if len(candidates) < backgrounds_per_clip:
-            logger.warning("AudioCaps %s: only %d backgrounds without shared tags", clip["ytid"], len(candidates))
+            logger.warning(
+                "AudioCaps %s: only %d backgrounds without shared tags",
+                clip["ytid"],
+                len(candidates),
+            )
         chosen = rng.permutation(len(candidates))[:backgrounds_per_clip]
         for k, b in enumerate(chosen):
             columns = {"caption": clip["captions"][k % len(clip["captions"])]}
             if own:
                 columns["labels"] = "; ".join(own)
-            specs.append(MixtureSpec(Excerpt(Path(clip["wav"])), [Excerpt(Path(candidates[b]["wav"]))], columns))
+            specs.append(
+                MixtureSpec(
+                    Excerpt(Path(clip["wav"])), [Excerpt(Path(candidates[b]["wav"]))], columns
+                )
+            )
     if not specs:
         raise AudioSepError("AudioCaps evaluation: no clip has a background without shared tags")
     return specs
 
 
-def audiocaps_test_tags(clips: List[Dict], audioset_root: Optional[PathLike],
-                        allow_missing_tags: bool = False) -> Dict[str, List[str]]:
+def audiocaps_test_tags(
+    clips: List[Dict], audioset_root: Optional[PathLike], allow_missing_tags: bool = False
+) -> Dict[str, List[str]]:
     """AudioSet tags of the test clips, checked to cover every clip.
 
     Raises:
@@ -176,23 +208,40 @@ def audiocaps_test_tags(clips: List[Dict], audioset_root: Optional[PathLike],
     missing = [c["ytid"] for c in clips if not tags.get(c["ytid"])]
     if not missing:
         return tags
-    where = (f"put it in {audioset_root}" if audioset_root is not None
-             else "give its folder as audioset_root (--audioset-root)")
-    message = (f"AudioCaps test: no AudioSet tags for {len(missing)} of {len(clips)} clips "
-               f"(e.g. {', '.join(missing[:3])}); AudioCaps clips are listed in AudioSet's "
-               f"unbalanced_train_segments.csv: {where}")
+    where = (
+        f"put it in {audioset_root}"
+        if audioset_root is not None
+        else "give its folder as audioset_root (--audioset-root)"
+    )
+    message = (
+        f"AudioCaps test: no AudioSet tags for {len(missing)} of {len(clips)} clips "
+        f"(e.g. {', '.join(missing[:3])}); AudioCaps clips are listed in AudioSet's "
+        f"unbalanced_train_segments.csv: {where}"
+    )
     if not allow_missing_tags:
-        raise AudioSepError(message + ", or pass allow_missing_tags=True (--allow-missing-tags) to "
-                            "build without the tag check for them")
-    logger.warning("%s. Building anyway (allow_missing_tags): those %d clips get no 'labels' "
-                   "value and backgrounds that are only required to be other clips", message, len(missing))
+        raise AudioSepError(
+            message + ", or pass allow_missing_tags=True (--allow-missing-tags) to "
+            "build without the tag check for them"
+        )
+    logger.warning(
+        "%s. Building anyway (allow_missing_tags): those %d clips get no 'labels' "
+        "value and backgrounds that are only required to be other clips",
+        message,
+        len(missing),
+    )
     return tags
 
 
 def build_audiocaps_eval(
-    root: PathLike, out_dir: PathLike, audioset_root: Optional[PathLike] = None, sample_rate: int = 32000,
-    backgrounds_per_clip: int = 5, seed: int = 0, audio_dir: Optional[PathLike] = None,
-    ontology: Optional[PathLike] = None, allow_missing_tags: bool = False,
+    root: PathLike,
+    out_dir: PathLike,
+    audioset_root: Optional[PathLike] = None,
+    sample_rate: int = 32000,
+    backgrounds_per_clip: int = 5,
+    seed: int = 0,
+    audio_dir: Optional[PathLike] = None,
+    ontology: Optional[PathLike] = None,
+    allow_missing_tags: bool = False,
 ) -> Path:
     """Build the AudioCaps evaluation mixtures (test split, 0 dB). Returns the CSV path.
 
@@ -215,11 +264,19 @@ def build_audiocaps_eval(
     index = index_audio(Path(audio_dir) if audio_dir else default_audio_dir(root), youtube_id_keys)
     clips = read_audiocaps(root, "test", index)
     tags = audiocaps_test_tags(clips, audioset_root, allow_missing_tags)
-    if ontology is None and audioset_root is not None and (Path(audioset_root) / "ontology.json").is_file():
+    if (
+        ontology is None
+        and audioset_root is not None
+        and (Path(audioset_root) / "ontology.json").is_file()
+    ):
         ontology = Path(audioset_root) / "ontology.json"
     if ontology is None and tags:
-        logger.warning("AudioCaps evaluation: no ontology.json, tags compared by exact label "
-                       "(\"Speech\" and \"Female speech, woman speaking\" do not count as shared)")
+        logger.warning(
+            "AudioCaps evaluation: no ontology.json, tags compared by exact label "
+            '("Speech" and "Female speech, woman speaking" do not count as shared)'
+        )
     related = read_ontology_relatives(ontology) if ontology is not None else None
     specs = audiocaps_eval_specs(clips, tags, backgrounds_per_clip, seed, related)
-    return build_eval_mixtures(specs, out_dir, sample_rate=sample_rate, level="snr", snr_db=0.0, seed=seed)
+    return build_eval_mixtures(
+        specs, out_dir, sample_rate=sample_rate, level="snr", snr_db=0.0, seed=seed
+    )

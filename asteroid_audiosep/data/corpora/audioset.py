@@ -144,5 +144,6 @@ def prepare_audioset(
     for split, path in lists.items():
         clips = attach_audio(read_segments(path, names), index, "ytid", f"AudioSet {split}",
                              skip_missing)
-        planned[split] = dict(path=out_dir / f"audioset_{split}.json", clips=clips, corpus="audioset")
+        planned[split] = dict(path=out_dir / f"audioset_{split}.json", clips=clips,
+                              corpus="audioset")
     return write_corpus_datafiles(planned)

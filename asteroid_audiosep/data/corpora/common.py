@@ -157,8 +157,10 @@ def attach_audio(
     return found
 
 
-def write_corpus_datafile(path: PathLike, clips: List[Dict], corpus: str,
-                          clip_id: Optional[str] = None, dropped: Optional[Dict[str, int]] = None) -> Path:
+def write_corpus_datafile(
+    path: PathLike, clips: List[Dict], corpus: str, clip_id: Optional[str] = None,
+    dropped: Optional[Dict[str, int]] = None,
+) -> Path:
     """Write clips (``wav``, ``captions``, optional ``labels``) as a datafile with provenance.
 
     Args:

@@ -59,7 +59,8 @@ def read_vggsound(root: PathLike, audio_dir: Optional[PathLike] = None, skip_mis
 
 def vggsound_eval_clips(root: PathLike) -> Tuple[Path, List[str]]:
     """``vggsound.csv`` and the keys of its test clips (what the protocol evaluates on)."""
-    return Path(root) / "vggsound.csv", [c["key"] for c in read_vggsound_rows(root) if c["split"] == "test"]
+    keys = [c["key"] for c in read_vggsound_rows(root) if c["split"] == "test"]
+    return Path(root) / "vggsound.csv", keys
 
 
 def prepare_vggsound(root: PathLike, out_dir: PathLike, audio_dir: Optional[PathLike] = None,

@@ -12,6 +12,7 @@ Published layout (https://huggingface.co/datasets/cvssp/WavCaps, zip archives ex
     <root>/<Source>*/.../<id>.flac                      # audio, in a folder whose name starts
                                                         # with the source's name (any depth)
 """
+
 import json
 import logging
 import os
@@ -34,8 +35,12 @@ logger = logging.getLogger(__name__)
 SOURCES = ("AudioSet_SL", "BBC_Sound_Effects", "FreeSound", "SoundBible")
 
 #: Key of each source in the blacklist files.
-BLACKLIST_KEYS = {"AudioSet_SL": "AudioSet", "FreeSound": "FreeSound",
-                  "BBC_Sound_Effects": "BBC_Sound_Effects", "SoundBible": "SoundBible"}
+BLACKLIST_KEYS = {
+    "AudioSet_SL": "AudioSet",
+    "FreeSound": "FreeSound",
+    "BBC_Sound_Effects": "BBC_Sound_Effects",
+    "SoundBible": "SoundBible",
+}
 
 
 def default_blacklists(root: PathLike) -> List[Path]:
@@ -43,7 +48,11 @@ def default_blacklists(root: PathLike) -> List[Path]:
     file there except ``blacklist_exclude_all_*`` (which also removes the AudioCaps *training*
     clips, a de-duplication rather than a test-set exclusion; pass it explicitly to use it)."""
     folder = Path(root) / "json_files" / "blacklist"
-    return sorted(p for p in folder.glob("*.json") if "exclude_all" not in p.name) if folder.is_dir() else []
+    return (
+        sorted(p for p in folder.glob("*.json") if "exclude_all" not in p.name)
+        if folder.is_dir()
+        else []
+    )
 
 
 def clip_keys(source: str, clip_id: str) -> List[str]:
@@ -73,7 +82,9 @@ def read_blacklists(paths: Sequence[PathLike]) -> Dict[Path, Dict[str, Set[str]]
     for path in files:
         try:
             content = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(content, dict) or not all(isinstance(v, list) for v in content.values()):
+            if not isinstance(content, dict) or not all(
+                isinstance(v, list) for v in content.values()
+            ):
                 raise TypeError('expected {"AudioSet": [ids], "FreeSound": [ids]}')
         except (ValueError, TypeError) as err:
             raise AudioSepError(f"cannot read WavCaps blacklist {path}: {err}") from err
@@ -84,12 +95,16 @@ def read_blacklists(paths: Sequence[PathLike]) -> Dict[Path, Dict[str, Set[str]]
     return lists
 
 
-def apply_blacklists(clips: List[Dict], source: str, lists: Dict[Path, Dict[str, Set[str]]]) -> tuple:
+def apply_blacklists(
+    clips: List[Dict], source: str, lists: Dict[Path, Dict[str, Set[str]]]
+) -> tuple:
     """The clips on no blacklist, and the number each blacklist file removed."""
     kept, dropped = [], {path.name: 0 for path in lists}
     for clip in clips:
         keys = clip_keys(source, clip["id"])
-        hit = next((p for p, by_source in lists.items() if by_source[source].intersection(keys)), None)
+        hit = next(
+            (p for p, by_source in lists.items() if by_source[source].intersection(keys)), None
+        )
         if hit is None:
             kept.append(clip)
         else:
@@ -103,14 +118,23 @@ def apply_blacklists(clips: List[Dict], source: str, lists: Dict[Path, Dict[str,
 def _audio_folders(audio_root: Path, source: str) -> List[Path]:
     folders = []
     for path in sorted(audio_root.rglob(f"{source}*")):
-        if path.is_dir() and "json_files" not in path.parts and not any(p in folders for p in path.parents):
+        if (
+            path.is_dir()
+            and "json_files" not in path.parts
+            and not any(p in folders for p in path.parents)
+        ):
             folders.append(path)
     return folders
 
 
-def read_wavcaps(root: PathLike, source: str, audio_root: Optional[PathLike] = None,
-                 skip_missing: bool = True, blacklists: Optional[Dict[Path, Dict[str, Set[str]]]] = None,
-                 dropped: Optional[Dict[str, int]] = None) -> List[Dict]:
+def read_wavcaps(
+    root: PathLike,
+    source: str,
+    audio_root: Optional[PathLike] = None,
+    skip_missing: bool = True,
+    blacklists: Optional[Dict[Path, Dict[str, Set[str]]]] = None,
+    dropped: Optional[Dict[str, int]] = None,
+) -> List[Dict]:
     """Clips of one WavCaps source: ``id``, ``captions``, ``wav``.
 
     Clips on ``blacklists`` (:func:`read_blacklists`) are left out before the audio is looked
@@ -131,9 +155,15 @@ def read_wavcaps(root: PathLike, source: str, audio_root: Optional[PathLike] = N
         except (ValueError, KeyError, TypeError) as err:
             raise AudioSepError(f"cannot read WavCaps file {path}: {err}") from err
         for item in data:
-            if not isinstance(item, dict) or "id" not in item or not str(item.get("caption", "")).strip():
+            if (
+                not isinstance(item, dict)
+                or "id" not in item
+                or not str(item.get("caption", "")).strip()
+            ):
                 raise AudioSepError(f"{path}: entry without 'id' or 'caption': {item}")
-            clips.append({"id": Path(str(item["id"])).stem, "captions": [str(item["caption"]).strip()]})
+            clips.append(
+                {"id": Path(str(item["id"])).stem, "captions": [str(item["caption"]).strip()]}
+            )
     if not clips:
         raise AudioSepError(f"no WavCaps entry in {folder}")
     if blacklists:
@@ -145,14 +175,21 @@ def read_wavcaps(root: PathLike, source: str, audio_root: Optional[PathLike] = N
     audio_root = Path(audio_root) if audio_root else root
     folders = _audio_folders(audio_root, source)
     if not folders:
-        raise AudioSepError(f"no WavCaps audio folder named {source}* under {audio_root} (see docs/data.md)")
+        raise AudioSepError(
+            f"no WavCaps audio folder named {source}* under {audio_root} (see docs/data.md)"
+        )
     return attach_audio(clips, index_audio(folders), "id", f"WavCaps {source}", skip_missing)
 
 
-def prepare_wavcaps(root: PathLike, out_dir: PathLike, sources: Sequence[str] = SOURCES,
-                    audio_root: Optional[PathLike] = None, skip_missing: bool = True,
-                    blacklist: Optional[Sequence[PathLike]] = None,
-                    no_blacklist: bool = False) -> Dict[str, Path]:
+def prepare_wavcaps(
+    root: PathLike,
+    out_dir: PathLike,
+    sources: Sequence[str] = SOURCES,
+    audio_root: Optional[PathLike] = None,
+    skip_missing: bool = True,
+    blacklist: Optional[Sequence[PathLike]] = None,
+    no_blacklist: bool = False,
+) -> Dict[str, Path]:
     """Write ``wavcaps_<source>.json`` for each source (caption = the WavCaps caption), leaving
     out the clips on the published test-set blacklists.
 
@@ -179,20 +216,29 @@ def prepare_wavcaps(root: PathLike, out_dir: PathLike, sources: Sequence[str] = 
             raise AudioSepError(f"unknown WavCaps source {source!r}; choose among {SOURCES}")
         require_dir(root / "json_files" / source, f"WavCaps json_files/{source}")
     if no_blacklist:
-        logger.warning("WavCaps: no blacklist applied (no_blacklist): clips of the AudioCaps, Clotho, "
-                       "ESC-50 and VGGSound test sets stay in the training data")
+        logger.warning(
+            "WavCaps: no blacklist applied (no_blacklist): clips of the AudioCaps, Clotho, "
+            "ESC-50 and VGGSound test sets stay in the training data"
+        )
         lists = {}
     else:
         paths = list(blacklist) if blacklist else default_blacklists(root)
         if not paths:
-            logger.warning("WavCaps: no blacklist found under %s/json_files/blacklist/; test-set clips "
-                           "are only caught by the stage-0 overlap check (see docs/data.md)", root)
+            logger.warning(
+                "WavCaps: no blacklist found under %s/json_files/blacklist/; test-set clips "
+                "are only caught by the stage-0 overlap check (see docs/data.md)",
+                root,
+            )
         lists = read_blacklists(paths)
     planned = {}
     for source in sources:
         dropped: Dict[str, int] = {}
         clips = read_wavcaps(root, source, audio_root, skip_missing, lists, dropped)
-        planned[source] = dict(path=Path(out_dir) / f"wavcaps_{source}.json", clips=clips, corpus="wavcaps",
-                               clip_id="youtube" if source == "AudioSet_SL" else "file_name",
-                               dropped={"blacklist": sum(dropped.values()), **dropped} if lists else None)
+        planned[source] = dict(
+            path=Path(out_dir) / f"wavcaps_{source}.json",
+            clips=clips,
+            corpus="wavcaps",
+            clip_id="youtube" if source == "AudioSet_SL" else "file_name",
+            dropped={"blacklist": sum(dropped.values()), **dropped} if lists else None,
+        )
     return write_corpus_datafiles(planned)
