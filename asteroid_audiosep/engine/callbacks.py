@@ -211,4 +211,5 @@ class ValidatedCheckpoint(ModelCheckpoint):
         if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or self.dirpath is None:
             return
         # Every rank calls it (it synchronises); only rank 0 writes.
-        trainer.save_checkpoint(os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION), weights_only=False)
+        last = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
+        trainer.save_checkpoint(last, weights_only=False)

@@ -56,6 +56,7 @@ def write_report(
     enhancement_dataset: Optional[str] = None,
     query_types: Optional[Mapping[str, str]] = None,
     title: str = "AudioSep evaluation report",
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write the tables, figures and ``report.md`` of one evaluation into ``out_dir``.
 
@@ -77,6 +78,7 @@ def write_report(
         query_types: dataset -> query type standing for it in Table III
             (see :func:`primary_query_types`).
         title: the report's first heading.
+        notes: lines shown under the heading (e.g. training clips dropped for test overlap).
 
     Returns:
         The path of ``report.md``.
@@ -101,7 +103,7 @@ def write_report(
             enhancement["dataset"] = enhancement_dataset
     mini = {canonical_dataset(d) for d in mini_datasets}
 
-    lines = [f"# {title}", ""]
+    lines = [f"# {title}", "", *[line for note in notes if note for line in (note, "")]]
     files: List[str] = []
 
     def add_table(name: str, heading: str, table: pd.DataFrame, note: str = "") -> None:

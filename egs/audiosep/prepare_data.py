@@ -7,62 +7,43 @@ Subcommands:
     prepare_data.py {audioset,vggsound,audiocaps,clotho,wavcaps,esc50,music} ROOT OUT [...]
     prepare_data.py make-shards DATAFILE OUT [--max-count 1000 --sample-rate 32000]
     prepare_data.py eval-mixtures {audiocaps,clotho,esc50,music,vggsound,voicebank_demand} ROOT OUT [...]
+    prepare_data.py check-overlap --train DATAFILE... --eval CSV... [--strict]
 Recipe mode (run.sh stage 0):
-    prepare_data.py --config exp/<name>/config.yaml
-    reads ``paths.data_dir`` and the ``data`` section:
-        data.mini: {seed, sample_rate, clips_per_class, clip_seconds, speech_pairs, classes}
-                   (absent or null: no mini corpus) -> <data_dir>/mini
-        data.corpora.<name>: {root: ..., <other arguments of prepare_<name>>} -> <data_dir>/<name>
+    prepare_data.py --config exp/<name>/config.yaml [--strict]
+    runs :func:`asteroid_audiosep.data.stage.prepare_from_config` (the ``data`` section: the
+    mini corpus, ``data.corpora.<name>``, then the training/evaluation overlap check;
+    ``--strict`` or ``data.eval_overlap: fail`` fails on an overlap instead of dropping clips).
 """
 import argparse
-import inspect
 import logging
 import sys
-from pathlib import Path
 
+from asteroid_audiosep.config import check_required, load_config
 from asteroid_audiosep.data import generate_mini_corpus, write_shards
-from asteroid_audiosep.data.corpora import EVAL_BUILDERS, PREPARERS
+from asteroid_audiosep.data.corpora import EVAL_BUILDERS, PREPARERS, call_with_options
+from asteroid_audiosep.data.overlap import eval_list_clips, remove_eval_overlap
+from asteroid_audiosep.data.stage import mini_options, prepare_from_config
 from asteroid_audiosep.errors import AudioSepError
 
 logger = logging.getLogger("prepare_data")
 
 
 def _call(function, *args, **options):
-    """Call ``function`` with the options it accepts that were given (not None)."""
-    accepted = inspect.signature(function).parameters
-    kwargs = {k: v for k, v in options.items() if v is not None and k in accepted}
-    return function(*args, **kwargs)
+    """Call ``function`` with the given (not None) options; one it does not take is an error."""
+    return call_with_options(function, args, options, function.__name__)
 
 
-def _run_config(path: str) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from config import (  # the recipe's YAML reader (egs/audiosep/config.py)
-        get_value,
-        load_config,
-    )
-
+def _run_config(path: str, strict: bool) -> None:
     cfg = load_config(path)
-    data_dir = Path(get_value(cfg, "paths.data_dir", "data"))
-    mini = get_value(cfg, "data.mini")
-    if mini is not None:
-        options = {k: tuple(v) if isinstance(v, list) and k != "classes" else v for k, v in dict(mini).items()}
-        for name, written in _call(generate_mini_corpus, data_dir / "mini", **options).items():
-            logger.info("mini %s: %s", name, written)
-    for name, options in (get_value(cfg, "data.corpora") or {}).items():
-        if options is None:  # a corpus switched off (e.g. by a config that extends another)
-            continue
-        if name not in PREPARERS:
-            raise AudioSepError(f"unknown corpus data.corpora.{name}; choose among {sorted(PREPARERS)}")
-        options = dict(options or {})
-        root = options.pop("root", None)
-        if not root or root == "???":
-            raise AudioSepError(f"set data.corpora.{name}.root to the downloaded corpus (see docs/data.md)")
-        _call(PREPARERS[name], root, data_dir / name, **options)
+    check_required(cfg, [0], path)
+    prepare_from_config(cfg, strict=strict)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="recipe mode: a resolved recipe config (see above)")
+    parser.add_argument("--strict", dest="strict_overlap", action="store_true",
+                        help="recipe mode: fail when training clips are evaluation clips")
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("mini", help="synthesise the built-in mini corpus")
@@ -83,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--audio-dir", dest="audio_dir", help="audio folder when not <root>/audio")
         p.add_argument("--audio-root", dest="audio_root", help="wavcaps: where the audio folders are")
         p.add_argument("--videos-json", dest="videos_json", help="music: MUSIC_solo_videos.json")
+        p.add_argument("--blacklist", nargs="+", help="wavcaps: blacklist files or folders "
+                       "(default: json_files/blacklist/ test-set lists)")
+        p.add_argument("--no-blacklist", dest="no_blacklist", action="store_true", default=None,
+                       help="wavcaps: apply no blacklist (test clips stay in; warned)")
         p.add_argument("--strict", action="store_true", help="fail when a listed clip has no audio")
 
     p = sub.add_parser("make-shards", help="pack a datafile into webdataset tar shards")
@@ -90,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("out")
     p.add_argument("--max-count", dest="max_count", type=int, default=1000)
     p.add_argument("--sample-rate", dest="sample_rate", type=int, help="re-encode at this rate (FLAC)")
+
+    p = sub.add_parser("check-overlap", help="drop training clips that are evaluation clips")
+    p.add_argument("--train", nargs="+", required=True, help="training datafiles")
+    p.add_argument("--eval", nargs="+", required=True, help="evaluation lists (CSV)")
+    p.add_argument("--strict", action="store_true", help="fail instead of dropping")
 
     p = sub.add_parser("eval-mixtures", help="build a corpus's evaluation set with the paper's protocol")
     p.add_argument("corpus", choices=sorted(EVAL_BUILDERS))
@@ -105,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--segment-seconds", dest="segment_seconds", type=float, help="music")
     p.add_argument("--segments-per-video", dest="segments_per_video", type=int, help="music")
     p.add_argument("--split", help="voicebank_demand: test, train or train56")
+    p.add_argument("--ontology", help="audiocaps: ontology.json (default: in --audioset-root)")
+    p.add_argument("--allow-missing-tags", dest="allow_missing_tags", action="store_true",
+                   default=None, help="audiocaps: build even when test clips have no tags (warned)")
     return parser
 
 
@@ -112,21 +105,27 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = _parser()
     args = parser.parse_args(argv)
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    options = {k: v for k, v in vars(args).items()
+               if k not in ("command", "config", "strict_overlap")}
     try:
         if args.config:
             if args.command:
                 parser.error("--config runs the recipe step; give no subcommand with it")
-            _run_config(args.config)
+            _run_config(args.config, args.strict_overlap)
         elif args.command == "mini":
             out = options.pop("out")
-            options = {k: tuple(v) if isinstance(v, list) and k != "classes" else v for k, v in options.items()}
+            options = mini_options(options)
             for name, path in _call(generate_mini_corpus, out, **options).items():
                 print(f"{name}: {path}")
         elif args.command in PREPARERS:
             options["skip_missing"] = not options.pop("strict")
-            for name, path in _call(PREPARERS[args.command], options.pop("root"), options.pop("out"), **options).items():
+            written = _call(PREPARERS[args.command], options.pop("root"), options.pop("out"), **options)
+            for name, path in written.items():
                 print(f"{name}: {path}")
+        elif args.command == "check-overlap":
+            overlaps = remove_eval_overlap(args.train, {e: eval_list_clips(e) for e in args.eval},
+                                           strict=args.strict)
+            print(f"{sum(len(o.wavs) for o in overlaps)} training clips were evaluation clips")
         elif args.command == "make-shards":
             paths = write_shards(args.datafile, args.out, args.max_count, args.sample_rate)
             print(f"{len(paths)} shards in {args.out}")

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from asteroid_audiosep import AudioSepError
-from asteroid_audiosep.config import check_required, get_value, load_config
+from asteroid_audiosep.config import check_required, expand_path, get_value, load_config
+from asteroid_audiosep.data.overlap import dropped_summary
 from asteroid_audiosep.report import SpectrogramExample, write_report
 from asteroid_audiosep.resources import PAPER_RESULTS
 
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
             mini_datasets=tuple(get_value(cfg, "report.mini_datasets") or ("mini",)),
             enhancement_dataset=str(enh_name),
             title=f"AudioSep evaluation report: {exp.name}",
+            notes=[dropped_summary(expand_path(cfg, get_value(cfg, "data.train_datafiles") or []))],
         )
     except AudioSepError as err:
         print(f"report.py: error: {err}", file=sys.stderr)

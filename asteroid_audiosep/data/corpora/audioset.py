@@ -12,7 +12,7 @@ Published layout (https://research.google.com/audioset/download.html)::
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Set, Union
 
 from ...errors import AudioSepError
 from .common import (
@@ -20,7 +20,7 @@ from .common import (
     index_audio,
     read_table,
     require_file,
-    write_corpus_datafile,
+    write_corpus_datafiles,
     youtube_id_keys,
 )
 
@@ -57,6 +57,45 @@ def read_segments(path: PathLike, names: Dict[str, str]) -> List[Dict]:
         labels = [names[m] for m in mids.split(",")]
         clips.append({"ytid": ytid, "start": float(start), "labels": labels, "captions": [", ".join(labels)]})
     return clips
+
+
+def read_ontology_relatives(path: PathLike) -> Dict[str, Set[str]]:
+    """Label name -> the names it may not share a mixture with: itself, its ancestors and its
+    descendants in the AudioSet ontology (``ontology.json``: ``[{"id", "name", "child_ids"}]``).
+
+    Siblings and unrelated classes are not included: "Speech" is related to "Female speech,
+    woman speaking" (a descendant) and "Human voice" (an ancestor), not to "Music".
+
+    Raises:
+        AudioSepError: the file is missing or not in the ontology's format.
+    """
+    path = require_file(Path(path), "AudioSet ontology (ontology.json)")
+    try:
+        nodes = json.loads(path.read_text(encoding="utf-8"))
+        names = {n["id"]: n["name"] for n in nodes}
+        children = {n["id"]: list(n.get("child_ids", [])) for n in nodes}
+    except (ValueError, KeyError, TypeError) as err:
+        raise AudioSepError(f"cannot read the AudioSet ontology {path}: {err}") from err
+    parents: Dict[str, Set[str]] = {mid: set() for mid in names}
+    for mid, kids in children.items():
+        for kid in kids:
+            parents.setdefault(kid, set()).add(mid)
+
+    def closure(mid: str, links: Dict[str, Set[str]]) -> Set[str]:
+        seen, stack = set(), [mid]
+        while stack:
+            for nxt in links.get(stack.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
+
+    down = {mid: set(kids) for mid, kids in children.items()}
+    related: Dict[str, Set[str]] = {}
+    for mid, name in names.items():
+        ids = {mid} | closure(mid, parents) | closure(mid, down)
+        related.setdefault(name, set()).update(names[i] for i in ids if i in names)
+    return related
 
 
 def read_audioset_labels(root: PathLike, splits: Sequence[str] = SPLITS) -> Dict[str, List[str]]:
@@ -97,11 +136,14 @@ def prepare_audioset(
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise AudioSepError(f"unknown AudioSet splits {unknown}; choose among {SPLITS}")
+    lists = {split: require_file(root / f"{split}_segments.csv", f"AudioSet {split} list")
+             for split in splits}  # every input checked before anything is read or written
     names = read_class_names(root)
     index = index_audio(Path(audio_dir) if audio_dir else root / "audio", youtube_id_keys)
-    written = {}
-    for split in splits:
-        clips = read_segments(require_file(root / f"{split}_segments.csv", f"AudioSet {split} list"), names)
-        clips = attach_audio(clips, index, "ytid", f"AudioSet {split}", skip_missing)
-        written[split] = write_corpus_datafile(out_dir / f"audioset_{split}.json", clips, "audioset")
-    return written
+    planned = {}
+    for split, path in lists.items():
+        clips = attach_audio(read_segments(path, names), index, "ytid", f"AudioSet {split}",
+                             skip_missing)
+        planned[split] = dict(path=out_dir / f"audioset_{split}.json", clips=clips,
+                              corpus="audioset")
+    return write_corpus_datafiles(planned)

@@ -10,14 +10,14 @@ Published layout (https://zenodo.org/record/4783391, archives extracted in place
 """
 import os
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
 from ...errors import AudioSepError
 from ..evallist import read_csv_rows
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
-from .common import attach_audio, require_dir, require_file, write_corpus_datafile
+from .common import attach_audio, require_dir, require_file, write_corpus_datafiles
 
 PathLike = Union[str, os.PathLike]
 
@@ -39,12 +39,26 @@ def read_clotho(root: PathLike, split: str, skip_missing: bool = True) -> List[D
     return attach_audio(clips, index, "file_name", f"Clotho {split}", skip_missing)
 
 
+def clotho_eval_clips(root: PathLike) -> Tuple[Path, List[str]]:
+    """The evaluation split's caption list and its file names (what the protocol evaluates on)."""
+    path = require_file(Path(root) / "clotho_captions_evaluation.csv", "Clotho evaluation captions")
+    return path, [r["file_name"] for r in read_csv_rows(path) if "file_name" in r]
+
+
 def prepare_clotho(root: PathLike, out_dir: PathLike, splits: Sequence[str] = ("development", "validation"),
                    skip_missing: bool = True) -> Dict[str, Path]:
-    """Write ``clotho_<split>.json`` per split (one entry per clip, its 5 captions)."""
-    return {split: write_corpus_datafile(Path(out_dir) / f"clotho_{split}.json",
-                                         read_clotho(root, split, skip_missing), "clotho")
-            for split in splits}
+    """Write ``clotho_<split>.json`` per split (one entry per clip, its 5 captions).
+
+    Every split's captions and audio folder are checked before any datafile is written.
+    """
+    root = Path(root)
+    for split in splits:
+        if split in SPLITS:
+            require_file(root / f"clotho_captions_{split}.csv", f"Clotho {split} captions")
+            require_dir(root / split, f"Clotho {split} audio folder")
+    planned = {split: dict(path=Path(out_dir) / f"clotho_{split}.json", corpus="clotho",
+                           clips=read_clotho(root, split, skip_missing)) for split in splits}
+    return write_corpus_datafiles(planned)
 
 
 def clotho_eval_specs(clips: List[Dict], seed: int = 0, backgrounds_per_mixture: int = 2) -> List[MixtureSpec]:

@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 
-from tqdm import tqdm
-
 from ...audio import AUDIO_EXTENSIONS
 from ...errors import AudioSepError
+from ...progress import progress
 from ..datafile import write_datafile
 
 PathLike = Union[str, os.PathLike]
@@ -38,6 +37,12 @@ CORPUS_INFOS: Dict[str, Dict] = {
     "voicebank_demand": {"dataset": "Voicebank-DEMAND", "url": "https://doi.org/10.7488/ds/2117",
                          "licenses": [{"title": "Voicebank-DEMAND", "license": "CC BY 4.0"}]},
 }
+
+
+#: How clips of each corpus are identified when checking train/evaluation overlap:
+#: ``youtube`` (the YouTube id in the file name) or ``file_name``.
+CLIP_ID: Dict[str, str] = {"audioset": "youtube", "vggsound": "youtube", "audiocaps": "youtube",
+                           "music": "youtube", "clotho": "file_name", "esc50": "file_name"}
 
 
 def caption_from_label(label: str) -> str:
@@ -82,7 +87,7 @@ def index_audio(
         if not root.is_dir():
             raise AudioSepError(f"audio folder not found: {root}")
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-        for path in tqdm(files, desc=f"indexing {root.name}", unit="file", leave=False):
+        for path in progress(files, desc=f"indexing {root.name}", unit="file", leave=False):
             for key in keys(path.stem):
                 index.setdefault(key, path)
     return index
@@ -119,7 +124,8 @@ def attach_audio(
     """Set each clip's ``wav`` from an audio index; report clips whose audio is missing.
 
     Args:
-        clips: metadata dicts, each with the lookup key under ``key``.
+        clips: metadata dicts, each with the lookup key under ``key`` (or a list of keys,
+            tried in order: a clip may be found by several names).
         index: lookup key -> audio path (see :func:`index_audio`).
         key: the clip field to look up.
         corpus: corpus name for messages.
@@ -134,9 +140,10 @@ def attach_audio(
     """
     found, missing = [], []
     for clip in clips:
-        path = index.get(clip[key])
+        keys = clip[key] if isinstance(clip[key], list) else [clip[key]]
+        path = next((index[k] for k in keys if k in index), None)
         if path is None:
-            missing.append(clip[key])
+            missing.append(keys[0])
         else:
             found.append(dict(clip, wav=str(path)))
     if missing:
@@ -150,9 +157,41 @@ def attach_audio(
     return found
 
 
-def write_corpus_datafile(path: PathLike, clips: List[Dict], corpus: str) -> Path:
-    """Write clips (``wav``, ``captions``, optional ``labels``) as a datafile with provenance."""
+def write_corpus_datafile(
+    path: PathLike, clips: List[Dict], corpus: str, clip_id: Optional[str] = None,
+    dropped: Optional[Dict[str, int]] = None,
+) -> Path:
+    """Write clips (``wav``, ``captions``, optional ``labels``) as a datafile with provenance.
+
+    Args:
+        path: the datafile.
+        clips: the clips.
+        corpus: a key of :data:`CORPUS_INFOS`.
+        clip_id: how a clip is identified across corpora (default: the corpus's
+            :data:`CLIP_ID`), recorded in ``infos`` for the train/evaluation overlap check.
+        dropped: reason -> number of clips left out on purpose, recorded in ``infos``.
+    """
     entries = [{"wav": c["wav"], "captions": c["captions"], "labels": c.get("labels", [])} for c in clips]
-    path = write_datafile(path, entries, infos=CORPUS_INFOS.get(corpus))
+    infos = dict(CORPUS_INFOS.get(corpus, {}))
+    if clip_id or CLIP_ID.get(corpus):
+        infos["clip_id"] = clip_id or CLIP_ID[corpus]
+    if dropped:
+        infos["dropped_clips"] = dict(dropped)
+    path = write_datafile(path, entries, infos=infos or None)
     logger.info("wrote %s (%d clips)", path, len(entries))
     return path
+
+
+def write_corpus_datafiles(planned: Dict[str, Dict]) -> Dict[str, Path]:
+    """Write several datafiles of one corpus once all of them have been read.
+
+    Preparations read every requested split first and call this last, so that a missing
+    input leaves no datafile of the invocation behind.
+
+    Args:
+        planned: name -> keyword arguments of :func:`write_corpus_datafile`.
+
+    Returns:
+        name -> written path.
+    """
+    return {name: write_corpus_datafile(**kwargs) for name, kwargs in planned.items()}

@@ -8,7 +8,7 @@ Published layout (https://github.com/karolpiczak/ESC-50)::
 """
 import os
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
@@ -38,6 +38,12 @@ def read_esc50(root: PathLike, skip_missing: bool = True) -> List[Dict]:
              for r in rows]
     index = {c["filename"]: folder / c["filename"] for c in clips if (folder / c["filename"]).is_file()}
     return attach_audio(clips, index, "filename", "ESC-50", skip_missing)
+
+
+def esc50_eval_clips(root: PathLike) -> Tuple[Path, List[str]]:
+    """``meta/esc50.csv`` and every clip's file name (the protocol draws from all clips)."""
+    path = require_file(Path(root) / "meta" / "esc50.csv", "ESC-50 metadata meta/esc50.csv")
+    return path, [r["filename"] for r in read_csv_rows(path) if "filename" in r]
 
 
 def prepare_esc50(root: PathLike, out_dir: PathLike, skip_missing: bool = True) -> Dict[str, Path]:

@@ -9,7 +9,7 @@ Published layout (https://www.robots.ox.ac.uk/~vgg/data/vggsound/)::
 """
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -20,39 +20,55 @@ from .common import (
     index_audio,
     read_table,
     require_file,
-    write_corpus_datafile,
+    write_corpus_datafiles,
     youtube_id_keys,
 )
 
 PathLike = Union[str, os.PathLike]
 
 
-def read_vggsound(root: PathLike, audio_dir: Optional[PathLike] = None, skip_missing: bool = True) -> List[Dict]:
-    """Clips of ``vggsound.csv`` that have audio: ``key`` (``<YTID>_<start:06d>``), ``label``,
-    ``split``, ``captions`` and ``wav``."""
-    root = Path(root)
+def read_vggsound_rows(root: PathLike) -> List[Dict]:
+    """Rows of ``vggsound.csv`` without audio: ``key`` (``<YTID>_<start:06d>``), ``label``,
+    ``split``, ``captions``, ``labels``."""
     clips = []
-    for row in read_table(require_file(root / "vggsound.csv", "VGGSound list vggsound.csv"), header=False):
+    for row in read_table(require_file(Path(root) / "vggsound.csv", "VGGSound list vggsound.csv"),
+                          header=False):
         if len(row) < 4:
             raise AudioSepError(f"vggsound.csv: expected 'YTID, start, label, split', got {row}")
-        ytid, start, label, split = row[:4]
+        ytid, start, label, split = row[0], row[1], ",".join(row[2:-1]), row[-1]
         clips.append({"key": f"{ytid}_{int(float(start)):06d}", "label": label, "split": split,
                       "captions": [label], "labels": [label]})
+    return clips
+
+
+def read_vggsound(root: PathLike, audio_dir: Optional[PathLike] = None, skip_missing: bool = True,
+                  split: Optional[str] = None) -> List[Dict]:
+    """Clips of ``vggsound.csv`` (of one ``split`` when given) that have audio: the fields of
+    :func:`read_vggsound_rows` and ``wav``. Missing audio is counted over those clips only."""
+    root = Path(root)
+    clips = [c for c in read_vggsound_rows(root) if split is None or c["split"] == split]
+    if not clips:
+        raise AudioSepError(f"VGGSound: no {split} clip in vggsound.csv")
 
     def keys(stem: str) -> List[str]:
         return youtube_id_keys(stem)[:1]  # the full stem <YTID>_<start>
 
     index = index_audio(Path(audio_dir) if audio_dir else root / "audio", keys)
-    return attach_audio(clips, index, "key", "VGGSound", skip_missing)
+    return attach_audio(clips, index, "key", f"VGGSound {split or 'all'}", skip_missing)
+
+
+def vggsound_eval_clips(root: PathLike) -> Tuple[Path, List[str]]:
+    """``vggsound.csv`` and the keys of its test clips (what the protocol evaluates on)."""
+    keys = [c["key"] for c in read_vggsound_rows(root) if c["split"] == "test"]
+    return Path(root) / "vggsound.csv", keys
 
 
 def prepare_vggsound(root: PathLike, out_dir: PathLike, audio_dir: Optional[PathLike] = None,
                      skip_missing: bool = True) -> Dict[str, Path]:
     """Write ``vggsound_train.json`` (caption = class label) from the train split."""
-    clips = [c for c in read_vggsound(root, audio_dir, skip_missing) if c["split"] == "train"]
-    if not clips:
-        raise AudioSepError("VGGSound: no train clip with audio")
-    return {"train": write_corpus_datafile(Path(out_dir) / "vggsound_train.json", clips, "vggsound")}
+    clips = read_vggsound(root, audio_dir, skip_missing, split="train")
+    return write_corpus_datafiles(
+        {"train": dict(path=Path(out_dir) / "vggsound_train.json", clips=clips, corpus="vggsound")})
 
 
 def vggsound_eval_specs(clips: List[Dict], num_mixtures: int = 1000, seed: int = 0) -> List[MixtureSpec]:
@@ -78,7 +94,7 @@ def build_vggsound_eval(
 ) -> Path:
     """Build the VGGSound evaluation mixtures: each source normalised to a loudness drawn in
     ``lufs_range`` (pyloudnorm), the mixture peak-limited to 0.9. Returns the CSV path."""
-    clips = [c for c in read_vggsound(root, audio_dir) if c["split"] == "test"]
+    clips = read_vggsound(root, audio_dir, split="test")
     specs = vggsound_eval_specs(clips, num_mixtures, seed)
     return build_eval_mixtures(specs, out_dir, sample_rate=sample_rate, level="loudness",
                                lufs_range=lufs_range, seed=seed)
