@@ -1,6 +1,5 @@
 """Audio file I/O (soundfile) and resampling, with clear errors and atomic writes."""
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
@@ -9,6 +8,7 @@ import soundfile as sf
 import torch
 
 from .errors import AudioSepError
+from .fileio import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
@@ -102,17 +102,9 @@ def save_audio(
     if subtype is None and path.suffix.lower() == ".wav":
         subtype = "FLOAT"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-    except OSError as err:
-        raise AudioSepError(f"cannot write to {path.parent}: {err}") from err
-    try:
-        sf.write(tmp, wav.T, int(sample_rate), subtype=subtype)
-        os.replace(tmp, path)
-    except Exception as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with atomic_write(path, mode=None) as tmp:
+            sf.write(tmp, wav.T, int(sample_rate), subtype=subtype)
+    except (OSError, RuntimeError, ValueError, TypeError, sf.LibsndfileError) as err:
         raise AudioSepError(f"cannot write audio file {path}: {err}") from err
     return path
 

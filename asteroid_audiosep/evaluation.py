@@ -14,6 +14,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 import torch
 
 from .errors import AudioSepError
+from .fileio import write_text_atomic
 
 PathLike = Union[str, os.PathLike]
 
@@ -60,9 +61,7 @@ class ResultCSV:
             self._rewrite(",".join(self.columns) + "\n")
 
     def _rewrite(self, text: str) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, text)
 
     def done(self, item_id: str) -> bool:
         return str(item_id) in self.rows
@@ -83,9 +82,9 @@ class ResultCSV:
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
+    from .progress import progress
 
-    return tqdm(iterable, total=total, desc=desc, unit="item", dynamic_ncols=True)
+    return progress(iterable, total=total, desc=desc, unit="item")
 
 
 def _batches(dataset, todo: List[int], batch_size: int):

@@ -65,3 +65,28 @@ def small_model_args(**overrides):
     )
     args.update(overrides)
     return args
+
+
+def _run_recipe(*args, root: Path, relative: bool = False, check: bool = True, env_extra=None):
+    """``run.sh --skip_setup true`` with its experiments under ``root/exp`` and data under
+    ``root/data`` (relative to the repository when ``relative``, as in the default run), with
+    this interpreter's environment first on PATH."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.update(env_extra or {})
+    exp, data = root / "exp", root / "data"
+    if relative:
+        exp, data = os.path.relpath(exp, REPO), os.path.relpath(data, REPO)
+    proc = subprocess.run(
+        ["bash", str(REPO / "run.sh"), "--skip_setup", "true", "--exp_root", str(exp), "--data_dir", str(data),
+         *map(str, args)],
+        cwd=REPO, capture_output=True, text=True, env=env,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="session")
+def run_recipe():
+    """The recipe as a user runs it: ``run_recipe(*args, root=tmp_path, check=True)``."""
+    return _run_recipe

@@ -1,7 +1,6 @@
 """run.sh: options, help, required settings, stage prerequisites, the SLURM backend."""
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,22 +9,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_sh(*args, tmp_path, env_extra=None, check=False):
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.update(env_extra or {})
-    proc = subprocess.run(
-        ["bash", str(REPO / "run.sh"), "--skip_setup", "true", "--exp_root", str(tmp_path / "exp"),
-         "--data_dir", str(tmp_path / "data"), *args],
-        cwd=REPO, capture_output=True, text=True, env=env,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def test_help_lists_every_option(tmp_path):
-    proc = run_sh("--help", tmp_path=tmp_path)
+def test_help_lists_every_option(tmp_path, run_recipe):
+    proc = run_recipe("--help", root=tmp_path, check=False)
     assert proc.returncode == 0
     text = (REPO / "run.sh").read_text()
     block = text[text.index("# ----"):text.index("help_message=")]
@@ -44,37 +29,37 @@ def test_help_lists_every_option(tmp_path):
     (["--conf", "conf/nope.yaml"], "config conf/nope.yaml not found"),
     (["extra"], "unexpected argument 'extra'"),
 ])
-def test_bad_options_fail_with_a_message(args, message, tmp_path):
-    proc = run_sh(*args, tmp_path=tmp_path)
+def test_bad_options_fail_with_a_message(args, message, tmp_path, run_recipe):
+    proc = run_recipe(*args, root=tmp_path, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
 
 
-def test_missing_corpus_path_names_the_setting(tmp_path):
-    proc = run_sh("--conf", "conf/audiosep_base.yaml", "--stop_stage", "0", tmp_path=tmp_path)
+def test_missing_corpus_path_names_the_setting(tmp_path, run_recipe):
+    proc = run_recipe("--conf", "conf/audiosep_base.yaml", "--stop_stage", "0", root=tmp_path, check=False)
     assert proc.returncode != 0
     assert "data.corpora.audioset.root: set it with --data.corpora.audioset.root VALUE" in proc.stderr
     # Stage 3 alone only needs the benchmark folder, not the training corpora.
-    proc = run_sh("--conf", "conf/audiosep_base.yaml", "--stage", "3", "--stop_stage", "3", tmp_path=tmp_path)
+    proc = run_recipe("--conf", "conf/audiosep_base.yaml", "--stage", "3", "--stop_stage", "3", root=tmp_path, check=False)
     assert "paths.benchmark_dir" in proc.stderr and "data.corpora" not in proc.stderr
 
 
-def test_stage_without_prerequisites(tmp_path):
-    proc = run_sh("--stage", "3", "--stop_stage", "3", tmp_path=tmp_path)
+def test_stage_without_prerequisites(tmp_path, run_recipe):
+    proc = run_recipe("--stage", "3", "--stop_stage", "3", root=tmp_path, check=False)
     assert proc.returncode != 0
     assert "stage 3 needs" in proc.stderr and "best_model.pth" in proc.stderr
     assert "./run.sh --stage 2 --stop_stage 3" in proc.stderr
 
 
-def test_overrides_reach_the_resolved_config(tmp_path):
-    run_sh("--stage", "5", "--stop_stage", "4", "--training.max_steps", "7", "--tag", "t",
-           tmp_path=tmp_path, check=True)
+def test_overrides_reach_the_resolved_config(tmp_path, run_recipe):
+    run_recipe("--stage", "5", "--stop_stage", "4", "--training.max_steps", "7", "--tag", "t",
+               root=tmp_path)
     text = (tmp_path / "exp" / "mini_t" / "config.yaml").read_text()
     assert "max_steps: 7" in text
     assert f"data_dir: {tmp_path / 'data'}" in text
 
 
-def test_slurm_backend_passes_nodes_gpus_and_tasks(tmp_path):
+def test_slurm_backend_passes_nodes_gpus_and_tasks(tmp_path, run_recipe):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     record = tmp_path / "calls.txt"
@@ -86,8 +71,8 @@ def test_slurm_backend_passes_nodes_gpus_and_tasks(tmp_path):
     exp = tmp_path / "exp" / "mini"
     (exp / "done").mkdir(parents=True)
     (exp / "done" / "stage0").write_text("x")
-    proc = run_sh("--stage", "2", "--stop_stage", "2", "--cmd_backend", "slurm", "--ngpu", "8",
-                  "--num_nodes", "4", tmp_path=tmp_path,
+    proc = run_recipe("--stage", "2", "--stop_stage", "2", "--cmd_backend", "slurm", "--ngpu", "8",
+                  "--num_nodes", "4", root=tmp_path, check=False,
                   env_extra={"PATH": f"{bindir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     assert proc.returncode == 0, proc.stderr
     calls = record.read_text()

@@ -7,8 +7,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -23,23 +21,10 @@ SHRUNKEN = [
 ]
 
 
-def run_sh(root: Path, *args, tag: str | None = "shrunken"):
-    """run.sh with its data and experiments under `root`; `tag=None` runs the config's own name."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    # Relative paths, as in the default run (--data_dir data): resolved from the repository root.
-    proc = subprocess.run(
-        ["bash", str(REPO / "run.sh"), "--skip_setup", "true", "--exp_root", os.path.relpath(root / "exp", REPO),
-         "--data_dir", os.path.relpath(root / "data", REPO), *(["--tag", tag] if tag else []), *args],
-        cwd=REPO, capture_output=True, text=True, env=env,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
+def experiment(tmp_path_factory, run_recipe):
     root = tmp_path_factory.mktemp("recipe")
-    proc = run_sh(root, *SHRUNKEN)
+    proc = run_recipe("--tag", "shrunken", *SHRUNKEN, root=root, relative=True)
     return root, root / "exp" / "mini_shrunken", proc
 
 
@@ -79,16 +64,16 @@ def test_all_stages_run_and_the_report_has_numbers(experiment):
     assert out.shape == (1, 8000) and torch.isfinite(out).all()  # shaped as the input
 
 
-def test_stage3_again_gives_the_same_evaluation(experiment):
+def test_stage3_again_gives_the_same_evaluation(experiment, run_recipe):
     root, exp, _ = experiment
     first = exp.parent / "eval_first_run"
     shutil.copytree(exp / "eval", first)
     # As finished: the stored scores are the model's, nothing is recomputed.
-    run_sh(root, "--stage", "3", "--stop_stage", "3")
+    run_recipe("--tag", "shrunken", "--stage", "3", "--stop_stage", "3", root=root, relative=True)
     pd.testing.assert_frame_equal(pd.read_csv(exp / "eval" / "summary.csv"), pd.read_csv(first / "summary.csv"))
     # From scratch: the same per-item scores.
     shutil.rmtree(exp / "eval")
-    proc = run_sh(root, "--stage", "3", "--stop_stage", "3")
+    proc = run_recipe("--tag", "shrunken", "--stage", "3", "--stop_stage", "3", root=root, relative=True)
     assert "Stage 2" not in proc.stdout and "Stage 3: evaluation" in proc.stdout
     for name in ("summary.csv", "mini/label.csv", "mini/caption.csv", "mini/paraphrase.csv"):
         again, before = pd.read_csv(exp / "eval" / name), pd.read_csv(first / name)
@@ -96,10 +81,10 @@ def test_stage3_again_gives_the_same_evaluation(experiment):
 
 
 @pytest.mark.slow
-def test_default_run_meets_its_goals(tmp_path):
+def test_default_run_meets_its_goals(tmp_path, run_recipe):
     """`./run.sh` as shipped (conf/mini.yaml): SDRi >= 8 dB with label and caption queries, >= 6 dB
     with held-out paraphrases (about 5 minutes on 2 CPU cores). Run with `utils/test.sh -m slow`."""
-    run_sh(tmp_path, tag=None)
+    run_recipe(root=tmp_path, relative=True)
     summary = pd.read_csv(tmp_path / "exp" / "mini" / "eval" / "summary.csv").set_index("query_type")
     assert summary.loc["label", "sdri"] >= 8.0 and summary.loc["caption", "sdri"] >= 8.0
     assert summary.loc["paraphrase", "sdri"] >= 6.0

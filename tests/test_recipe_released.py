@@ -7,9 +7,6 @@ available offline.
 """
 import csv
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,25 +50,14 @@ def fake_benchmark(metadata: Path, root: Path, rows: dict) -> set:
     return queries
 
 
-def run_sh(tmp_path, *args):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(
-        ["bash", str(REPO / "run.sh"), "--skip_setup", "true", "--exp_root", str(tmp_path / "exp"),
-         "--data_dir", str(tmp_path / "data"), "--conf", "conf/released_checkpoint.yaml", *args],
-        cwd=REPO, capture_output=True, text=True, env=env,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
-def test_released_checkpoint_on_the_released_benchmark_reader(official_ckpt, reference, tmp_path):
+def test_released_checkpoint_on_the_released_benchmark_reader(official_ckpt, reference, tmp_path, run_recipe):
     queries = fake_benchmark(reference / "benchmark_metadata", tmp_path, {"audioset": 4, "esc50": 3})
     torch.manual_seed(0)
     table = PrecomputedQueryEncoder(table={q: torch.randn(512) for q in sorted(queries)}).save(tmp_path / "q.pt")
     # No data stage: importing a model and reading the released benchmark need none.
-    run_sh(tmp_path, "--stage", "2", "--stop_stage", "3", "--import.model", str(official_ckpt),
-           "--paths.benchmark_dir", str(tmp_path / "evaluation"), "--evaluation.query_embeddings", str(table),
-           "--evaluation.sets", SETS)
+    run_recipe("--conf", "conf/released_checkpoint.yaml", "--stage", "2", "--stop_stage", "3",
+               "--import.model", official_ckpt, "--paths.benchmark_dir", tmp_path / "evaluation",
+               "--evaluation.query_embeddings", table, "--evaluation.sets", SETS, root=tmp_path)
     exp = tmp_path / "exp" / "released_checkpoint"
     summary = pd.read_csv(exp / "eval" / "summary.csv").set_index("dataset")
     assert set(summary.index) == {"AudioSet", "ESC-50"}
@@ -84,7 +70,7 @@ def test_released_checkpoint_on_the_released_benchmark_reader(official_ckpt, ref
     assert items["input_sdr"].abs().max() < 1.0  # mixture = target + equal-power noise: about 0 dB
     assert all(math.isfinite(v) for v in summary[["sdr", "sdri", "si_sdr", "si_sdri"]].to_numpy().ravel())
 
-    proc = run_sh(tmp_path, "--stage", "5", "--stop_stage", "5")
+    proc = run_recipe("--conf", "conf/released_checkpoint.yaml", "--stage", "5", "--stop_stage", "5", root=tmp_path)
     report = (exp / "report" / "report.md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| AudioSep released checkpoint (this run) |"))
     cells = [c.strip() for c in row.strip("|").split("|")]

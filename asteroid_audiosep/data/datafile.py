@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from ..errors import AudioSepError
+from ..fileio import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
@@ -133,19 +134,11 @@ def write_json_atomic(path: PathLike, content: Any) -> Path:
     """Write JSON (indented, UTF-8, stable key order) through a temporary file and a rename."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise AudioSepError(f"cannot write to {path.parent}: {err}") from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with atomic_write(path, "w", encoding="utf-8") as f:
             json.dump(content, f, indent=1, ensure_ascii=False)
             f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    except OSError as err:
+        raise AudioSepError(f"cannot write {path}: {err}") from err
     return path
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
 from ..errors import AudioSepError
+from ..fileio import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
@@ -132,16 +133,8 @@ def write_csv_atomic(path: PathLike, rows: Sequence[Dict[str, object]], columns:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in columns})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "w", encoding="utf-8", newline="") as f:
+        f.write(buffer.getvalue())
     return path
 
 

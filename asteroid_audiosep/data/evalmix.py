@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
-from tqdm import tqdm
+from ..progress import progress
 
 from ..audio import audio_info, load_audio, save_audio
 from ..errors import AudioSepError
@@ -128,7 +128,7 @@ def build_eval_mixtures(
     out_dir = Path(out_dir)
     rows: List[Dict[str, object]] = []
     failed = 0
-    for spec in tqdm(specs, desc=f"mixing {out_dir.name}", unit="mix", leave=False):
+    for spec in progress(specs, desc=f"mixing {out_dir.name}", unit="mix", leave=False):
         if "caption" not in spec.columns:
             raise AudioSepError(f"mixture spec for {spec.target.path} has no 'caption' column")
         rng = np.random.default_rng([seed, len(rows) + failed])

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from tqdm import tqdm
+from ..progress import progress
 
 from ..audio import save_audio
 from ..errors import AudioSepError
@@ -122,7 +122,7 @@ def _write_split_clips(
 ) -> Dict[str, List[Dict]]:
     clips: Dict[str, List[Dict]] = {split: [] for split in SPLITS}
     jobs = [(split, s, c, k) for s, split in enumerate(SPLITS) for c in classes for k in range(counts[split])]
-    for split, split_id, (class_id, sound), k in tqdm(jobs, desc="synthesising mini corpus", unit="clip"):
+    for split, split_id, (class_id, sound), k in progress(jobs, desc="synthesising mini corpus", unit="clip"):
         rng = _clip_rng(seed, class_id, split_id, k)
         path = out_dir / "audio" / split / sound.name / f"{sound.name}-{k:03d}.wav"
         save_audio(path, _synth_clip(sound.name, rng, sample_rate, seconds), sample_rate, subtype=subtype)
@@ -154,7 +154,7 @@ def _speech_set(
     """Noisy/clean synthetic speech pairs at the Voicebank-DEMAND test SNRs."""
     split_id = SPLITS.index(split)
     specs = []
-    for k in tqdm(range(count), desc=f"noisy speech ({split})", unit="pair", leave=False):
+    for k in progress(range(count), desc=f"noisy speech ({split})", unit="pair", leave=False):
         rng = _clip_rng(seed, _SPEECH_STREAM, split_id, k)
         noise_name = SPEECH_NOISES[k % len(SPEECH_NOISES)]
         clean = out_dir / "sources" / split / f"speech-{k:03d}.wav"

@@ -13,10 +13,11 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
-from tqdm import tqdm
+from ..progress import progress
 
 from ..audio import AUDIO_EXTENSIONS, load_audio, resample
 from ..errors import AudioSepError
+from ..fileio import default_mode
 from .datafile import datafile_infos, read_datafile, write_json_atomic
 from .datasets import crop_or_pad
 
@@ -87,7 +88,7 @@ def write_shards(
         writer, tmp = None, None
 
     try:
-        for index, entry in enumerate(tqdm(entries, desc="writing shards", unit="clip")):
+        for index, entry in enumerate(progress(entries, desc="writing shards", unit="clip")):
             path = Path(entry["wav"])
             try:
                 if sample_rate is None:
@@ -104,6 +105,7 @@ def write_shards(
                 continue
             if writer is None:
                 fd, tmp = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tar.tmp", dir=out_dir)
+                os.chmod(tmp, default_mode())  # as the umask says, like every file written here
                 writer = wds.TarWriter(os.fdopen(fd, "wb"), encoder=False, mtime=0.0)
                 count = 0
             meta = {"captions": entry["captions"], "labels": entry["labels"], "wav": str(path), "index": index}
@@ -281,7 +283,8 @@ class LASSShardDataset(IterableDataset):
         seed = zlib.crc32(f"{sample.get('__url__', '')}/{sample['__key__']}".encode())
         rng = np.random.default_rng([self.seed, self.epoch, seed])
         caption = captions[int(rng.integers(len(captions)))]
-        return dict(waveform=crop_or_pad(wav, self.segment_samples, rng), caption=caption, index=int(meta.get("index", -1)))
+        return dict(waveform=crop_or_pad(wav, self.segment_samples, rng), caption=caption,
+                    index=int(meta.get("index", -1)))
 
     def _decoded(self, sample: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         try:

@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 
 from ..errors import AudioSepError
+from ..fileio import atomic_write
 from .base import QueryEncoder, check_texts
 
 
@@ -75,9 +76,8 @@ class PrecomputedQueryEncoder(QueryEncoder):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         texts = sorted(self.index, key=self.index.get)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"texts": texts, "embeddings": self.embeddings.cpu(), "source": self.source}, tmp)
-        tmp.replace(path)
+        with atomic_write(path, mode=None) as tmp:
+            torch.save({"texts": texts, "embeddings": self.embeddings.cpu(), "source": self.source}, tmp)
         self.path = str(path)
         return path
 
@@ -89,9 +89,9 @@ class PrecomputedQueryEncoder(QueryEncoder):
         unique = list(dict.fromkeys(check_texts(texts)))
         chunks = range(0, len(unique), batch_size)
         if progress:
-            from tqdm.auto import tqdm
+            from ..progress import progress as show_progress
 
-            chunks = tqdm(chunks, desc="embedding queries", unit="batch")
+            chunks = show_progress(chunks, desc="embedding queries", unit="batch")
         embs = [encoder.encode_text(unique[i : i + batch_size]).float().cpu() for i in chunks]
         emb = torch.cat(embs)
         self = cls(table={t: e for t, e in zip(unique, emb)}, source=_safe_spec(encoder))

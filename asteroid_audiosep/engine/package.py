@@ -1,12 +1,12 @@
 """Turn a training checkpoint into an Asteroid model package (``best_model.pth``), atomically."""
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
 
 from ..errors import AudioSepError
+from ..fileio import atomic_write
 from ..models import AudioSep
 
 PathLike = Union[str, os.PathLike]
@@ -40,21 +40,9 @@ def model_state_from_checkpoint(ckpt: Dict[str, Any], prefix: str = "model.") ->
 
 def save_package_atomic(package: Dict[str, Any], path: PathLike) -> Path:
     """``torch.save`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-    try:
+    with atomic_write(path, mode=None) as tmp:
         torch.save(package, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def export_model_package(

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-from tqdm import tqdm
+from ...progress import progress
 
 from ...audio import load_audio, save_audio
 from ...errors import AudioSepError
@@ -45,7 +45,7 @@ def build_voicebank_eval(root: PathLike, out_dir: PathLike, split: str = "test",
     if not names:
         raise AudioSepError(f"no clean/noisy pair in {root} ({split})")
     rows = []
-    for name in tqdm(names, desc=f"Voicebank-DEMAND {split}", unit="pair"):
+    for name in progress(names, desc=f"Voicebank-DEMAND {split}", unit="pair"):
         idx = len(rows)
         mixture, _ = load_audio(noisy[name], sample_rate=sample_rate, mono=True)
         target, _ = load_audio(clean[name], sample_rate=sample_rate, mono=True)
