@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import small_model_args
 
-from asteroid_audiosep import AudioSep
+from asteroid_audiosep import AudioSep, AudioSepError
 from asteroid_audiosep.audio import save_audio
 from asteroid_audiosep.data import LASSEvalDataset
 from asteroid_audiosep.data.evallist import write_eval_list
@@ -82,7 +82,7 @@ def test_interrupted_evaluation_resumes_without_recomputing(model, eval_set, tmp
 def test_result_csv_refuses_other_columns(tmp_path):
     ResultCSV(tmp_path / "r.csv", ["id", "a"]).append({"id": "x", "a": 1.5})
     assert ResultCSV(tmp_path / "r.csv", ["id", "a"]).done("x")
-    with pytest.raises(Exception, match="columns"):
+    with pytest.raises(AudioSepError, match="columns"):
         ResultCSV(tmp_path / "r.csv", ["id", "b"])
 
 
