@@ -15,10 +15,11 @@ from asteroid import models as _asteroid_models  # noqa: E402  (after the warnin
 from .api import separate, separate_waveform  # noqa: E402
 from .errors import AudioSepError  # noqa: E402
 from .models import AudioSep  # noqa: E402
+from .queries import Query  # noqa: E402
 
 try:
     _asteroid_models.get("AudioSep")
 except ValueError:
     _asteroid_models.register_model(AudioSep)
 
-__all__ = ["AudioSep", "AudioSepError", "separate", "separate_waveform", "__version__"]
+__all__ = ["AudioSep", "AudioSepError", "Query", "separate", "separate_waveform", "__version__"]

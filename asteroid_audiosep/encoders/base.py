@@ -70,10 +70,36 @@ class QueryEncoder(nn.Module):
         """Whether :meth:`encode_audio` is available."""
         return False
 
+    @property
+    def supports_audio(self) -> bool:
+        """Whether audio examples can be queries (:meth:`encode_audio`)."""
+        return self.has_audio_tower
+
+    @property
+    def supports_image(self) -> bool:
+        """Whether pictures can be queries (:meth:`encode_image`)."""
+        return False
+
+    @property
+    def name(self) -> str:
+        """The encoder's type as written in specs (``clap``, ``clip``, ``sentence``, ...)."""
+        try:
+            return str(self.spec().get("type", type(self).__name__))
+        except (AudioSepError, NotImplementedError):
+            return type(self).__name__
+
     def encode_audio(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Embed audio queries (batch, time) at ``sample_rate`` -> (batch, embed_dim)."""
         raise AudioSepError(
-            f"the {type(self).__name__} has no audio tower: use a 'clap' encoder for audio queries"
+            f"the {self.name} query encoder cannot embed audio: audio-example and span queries need "
+            "a model whose encoder has an audio tower (clap); use text queries with this model"
+        )
+
+    def encode_image(self, images) -> torch.Tensor:
+        """Embed pictures (PIL images, uint8/float tensors or file paths) -> (N, embed_dim)."""
+        raise AudioSepError(
+            f"the {self.name} query encoder cannot embed images: image and video queries need a "
+            "model whose encoder has an image tower (clip); use text queries with this model"
         )
 
     def spec(self) -> dict:
