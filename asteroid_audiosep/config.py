@@ -136,8 +136,11 @@ def expand_path(cfg: Dict[str, Any], value: Any) -> Any:
     return value
 
 
-def data_path(cfg: Dict[str, Any], value: Any) -> Path:
-    """A path value of the config as a :class:`~pathlib.Path`, ``{name}`` expanded."""
+def data_path(cfg: Dict[str, Any], value: Any):
+    """A path value of the config (or a list of them) as :class:`~pathlib.Path`, ``{name}``
+    expanded."""
+    if isinstance(value, (list, tuple)):
+        return [data_path(cfg, v) for v in value]
     return Path(expand_path(cfg, str(value)))
 
 

@@ -49,6 +49,11 @@ def test_stage_without_prerequisites(tmp_path, run_recipe):
     assert proc.returncode != 0
     assert "stage 3 needs" in proc.stderr and "best_model.pth" in proc.stderr
     assert "./run.sh --stage 2 --stop_stage 3" in proc.stderr
+    # Stage 2 names the datafile it reads, not another experiment's marker.
+    proc = run_recipe("--tag", "t2", "--stage", "2", "--stop_stage", "2", root=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert f"stage 2 needs {tmp_path / 'data' / 'mini' / 'train.json'}, which is missing" in proc.stderr
+    assert "run stage 0 (data preparation)" in proc.stderr
 
 
 def test_overrides_reach_the_resolved_config(tmp_path, run_recipe):
@@ -67,10 +72,11 @@ def test_slurm_backend_passes_nodes_gpus_and_tasks(tmp_path, run_recipe):
         script = bindir / tool
         script.write_text(f'#!/usr/bin/env bash\nprintf "%s " {tool} "$@" >> {record}\necho >> {record}\n')
         script.chmod(0o755)
-    # Stage 2 needs stage 0's data.
+    # Stage 2 needs stage 0's data: the datafile and the validation list of conf/mini.yaml.
     exp = tmp_path / "exp" / "mini"
-    (exp / "done").mkdir(parents=True)
-    (exp / "done" / "stage0").write_text("x")
+    for name in ("mini/train.json", "mini/eval/validation/eval.csv"):
+        (tmp_path / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / name).write_text("x")
     proc = run_recipe("--stage", "2", "--stop_stage", "2", "--cmd_backend", "slurm", "--ngpu", "8",
                   "--num_nodes", "4", root=tmp_path, check=False,
                   env_extra={"PATH": f"{bindir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})

@@ -19,30 +19,55 @@ from typing import Any, Dict, List
 
 import yaml
 
-from asteroid_audiosep.config import ConfigError, apply_overrides, check_required, get_value, load_config, save_config
+from asteroid_audiosep.config import (
+    ConfigError,
+    apply_overrides,
+    check_required,
+    data_path,
+    get_value,
+    load_config,
+    save_config,
+)
 from asteroid_audiosep.errors import AudioSepError
 
 
-def stage_prerequisites(cfg: Dict[str, Any], stage: int) -> List[tuple]:
-    """(path, producing stage, what to run) for what must exist before ``stage`` runs.
+def _eval_list_producer(cfg: Dict[str, Any], path: Path) -> tuple:
+    data_dir = Path(get_value(cfg, "paths.data_dir", "data"))
+    if Path(path).is_relative_to(data_dir / "eval"):
+        return 1, "stage 1 (evaluation mixtures)"
+    return 0, "stage 0 (data preparation: this corpus writes its own evaluation lists)"
 
-    Importing a model (``import.model``) needs no prepared data; the released benchmark's sets
-    (``released:``) are read from ``paths.benchmark_dir``, not from stage 1's mixtures.
+
+def stage_prerequisites(cfg: Dict[str, Any], stage: int) -> List[tuple]:
+    """(path, producing stage, what to run) for each file ``stage`` reads that an earlier stage
+    writes: the datafiles and evaluation lists of this config, the model package, the scores.
+
+    What is checked is the files themselves, not another experiment's markers, so a second
+    experiment (``--tag``) on data that is already prepared starts at stage 2. Importing a model
+    (``import.model``) needs no prepared data; the released benchmark's sets (``released:``) are
+    read from ``paths.benchmark_dir``, not from stage 1.
     """
     exp = Path(get_value(cfg, "paths.exp_dir", "exp"))
-    model = (exp / "best_model.pth", 2, "stage 2 (training, or the import of the released checkpoint)")
-    data = (exp / "done" / "stage0", 0, "stage 0 (data preparation)")
-    sets = get_value(cfg, "evaluation.sets") or []
-    eval_needs_mixtures = any(isinstance(e, dict) and "released" not in e for e in sets)
-    need = {
-        1: [data],
-        2: [] if get_value(cfg, "import.model") else [data],
-        3: [model] + ([(exp / "done" / "stage1", 1, "stage 1 (evaluation mixtures)")] if eval_needs_mixtures else []),
-        4: [model] + ([(exp / "done" / "stage1", 1, "stage 1 (enhancement set)")]
-                      if get_value(cfg, "enhancement.list") else []),
-        5: [(exp / "done" / "stage3", 3, "stage 3 (evaluation)")],
-    }
-    return need.get(stage, [])
+    need: List[tuple] = []
+    if stage == 1:
+        pass  # stage 1 reads the corpora's own folders (checked by the step itself)
+    elif stage == 2 and not get_value(cfg, "import.model"):
+        for datafile in data_path(cfg, get_value(cfg, "data.train_datafiles") or []):
+            need.append((Path(datafile), 0, "stage 0 (data preparation)"))
+        valid = get_value(cfg, "data.valid_list")
+        if valid:
+            need.append((data_path(cfg, valid), *_eval_list_producer(cfg, data_path(cfg, valid))))
+    elif stage in (3, 4):
+        need.append((exp / "best_model.pth", 2, "stage 2 (training, or the import of the released checkpoint)"))
+        lists = [e["list"] for e in get_value(cfg, "evaluation.sets") or [] if isinstance(e, dict) and "list" in e]
+        if stage == 4:
+            lists = [get_value(cfg, "enhancement.list")] if get_value(cfg, "enhancement.list") else []
+        for value in lists:
+            path = data_path(cfg, value)
+            need.append((path, *_eval_list_producer(cfg, path)))
+    elif stage == 5:
+        need.append((exp / "eval", 3, "stage 3 (evaluation)"))
+    return need
 
 
 def _parse_stages(text: str) -> range:
