@@ -12,6 +12,7 @@ from asteroid_audiosep import AudioSep, AudioSepError, api
 from asteroid_audiosep import apply as apply_module
 from asteroid_audiosep.apply import ChunkedSeparator, separate_segment
 from asteroid_audiosep.audio import resample
+from asteroid_audiosep.outputs import unique_slugs
 from asteroid_audiosep.stream import (
     AudioFileSignal,
     TensorSignal,
@@ -392,7 +393,7 @@ def test_query_slugs():
     assert api.query_slug("  a  cat / meowing ") == "a_cat_meowing"
     assert api.query_slug("犬の鳴き声") == "犬の鳴き声"
     assert api.query_slug("!!!") == "query"
-    assert api._unique_slugs(["Dog", "dog!", "cat"]) == ["dog", "dog_2", "cat"]
+    assert unique_slugs(["Dog", "dog!", "cat"]) == ["dog", "dog_2", "cat"]
 
 
 def test_bad_queries_and_settings_are_clear_errors(model, tmp_path):
