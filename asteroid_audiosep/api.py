@@ -283,7 +283,8 @@ def separate(
         _half_dtype(half, model.window.device),
         whole_seconds,
     )
-    planner = OutputPlanner(queries, mode, outdir, overwrite, (p for p, _, _ in files if p.exists()))
+    existing = [p for p, _, _ in files if p.exists()]
+    planner = OutputPlanner(queries, mode, outdir, overwrite, existing)
     results: List[FileResult] = []
     jobs: List[FileJob] = []
     for path, rel, error in files:

@@ -102,19 +102,10 @@ class ChunkPlan:
         trim: int = 0,
         whole: Optional[int] = None,
     ) -> "ChunkPlan":
-        """Plan ``length`` samples.
-
-        Args:
-            length: signal length.
-            chunk: wanted chunk length (spans are at most this, rounded up to ``grid``).
-            context: context on each side (a multiple of ``unit``).
-            margin: output kept beyond each span (at most ``context - trim``).
-            unit: the pooling unit.
-            grid: what chunk boundaries are multiples of (a multiple of ``unit``; default unit).
-            trim: shortening of the context after a chunk (see the class docstring).
-            whole: longest signal run whole (default: the longest segment,
-                ``chunk`` rounded up to the grid plus twice the context).
-        """
+        """Plan ``length`` samples in chunks of at most ``chunk`` (rounded up to ``grid``, a
+        multiple of ``unit``); signals up to ``whole`` samples (default: ``chunk`` rounded up to
+        the grid plus twice the context) are one chunk. Other arguments: see the attributes;
+        ``margin`` is at most ``context - trim``."""
         grid = int(grid or unit)
         if whole is None:
             whole = _ceil_to(chunk, grid) + 2 * context
@@ -130,11 +121,6 @@ class ChunkPlan:
     def chunk(self) -> int:
         """The longest span."""
         return max(b - a for a, b in zip(self.bounds, self.bounds[1:]))
-
-    @property
-    def segment(self) -> int:
-        """The longest segment given to the model."""
-        return max(c.seg_end - c.seg_start for c in self)
 
     def __len__(self) -> int:
         return len(self.bounds) - 1
@@ -253,7 +239,7 @@ def separate_segments(
         outs.append(model.istft(est.to(spec.dtype), x.shape[-1]))
     out = torch.cat(outs) if len(outs) > 1 else outs[0]
     out = out[..., :length].reshape(queries, segments, channels, length)
-    return out.transpose(0, 1).float()
+    return out.transpose(0, 1).float().contiguous()
 
 
 def separate_segment(

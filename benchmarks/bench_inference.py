@@ -290,15 +290,16 @@ def worker_user_folder(args) -> dict:
         "--query-embeddings", str(table), "-q", "query", "--quiet", "--overwrite",
         "-o", str(workdir / "folder_out"), args.input,
     ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     plain, wall = [], []
     for _ in range(args.repeats):
         plain.append(plain_forwards())
         t0 = time.perf_counter()
-        subprocess.run(cli, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        subprocess.run(cli, check=True, capture_output=True, env=env)
         wall.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import asteroid_audiosep.cli, torch"], check=True,
-                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    imports = [sys.executable, "-c", "import asteroid_audiosep.cli, torch"]
+    subprocess.run(imports, check=True, env=env)
     startup = time.perf_counter() - t0
     return {"files": len(files), "plain": min(plain), "cli": min(wall), "startup": startup}
 

@@ -423,3 +423,62 @@ def test_bad_queries_and_settings_are_clear_errors(model, tmp_path):
 def test_public_entry_point():
     assert asteroid_audiosep.separate is api.separate
     assert "separate" in asteroid_audiosep.__all__
+
+
+# ---------------------------------------------------------------------------- folders (pipeline)
+def test_folder_batched_equals_unbatched_and_errors_stay_per_file(model, tmp_path, monkeypatch):
+    """Short files of equal length and the chunks of a long file share network calls; a file
+    that fails inside a batch fails alone, its outputs removed, the others written as unbatched.
+    """
+    folder = tmp_path / "in"
+    for k in range(4):
+        write(folder / f"clip{k}.flac", make_signal(44100, 1.5, 2, seed=k), 44100)
+    write(folder / "long.wav", make_signal(44100, 4.1, 2, seed=9), 44100)
+    bad = make_signal(44100, 1.5, 2, seed=7)
+    bad[1, 30000] = float("nan")
+    write(folder / "clip_nan.wav", bad, 44100)
+    cond = torch.randn(2, model.condition_dim, generator=torch.Generator().manual_seed(6))
+    kwargs = dict(query_embeddings=cond, progress=False, chunk_seconds=1.0)
+    calls = []
+    original = apply_module.separate_segments
+
+    def spy(model, wavs, *args, **kw):
+        calls.append(wavs.shape[0])
+        return original(model, wavs, *args, **kw)
+
+    monkeypatch.setattr(apply_module, "separate_segments", spy)
+    one = api.separate(folder, ["a", "b"], model, tmp_path / "one", **kwargs)
+    assert set(calls) == {1}
+    calls.clear()
+    many = api.separate(folder, ["a", "b"], model, tmp_path / "many", batch_size=64, **kwargs)
+    assert max(calls) > 1  # segments of several files (or chunks) in one call
+    for report in (one, many):
+        status = {f.input.name: f.status for f in report.files}
+        assert status.pop("clip_nan.wav") == "failed" and set(status.values()) == {"written"}
+        assert "NaN" in report.failed[0].error
+    for out in ("one", "many"):
+        names = sorted(p.name for p in (tmp_path / out).iterdir())
+        assert len(names) == 10 and not any("nan" in n or n.startswith(".") for n in names)
+    for path in sorted((tmp_path / "one").iterdir()):
+        a, rate = sf.read(path, dtype="float32", always_2d=True)
+        b, _ = sf.read(tmp_path / "many" / path.name, dtype="float32", always_2d=True)
+        assert rate == 44100 and a.shape == b.shape and np.abs(a - b).max() <= 1e-5
+
+
+def test_output_writer_is_atomic(tmp_path):
+    from asteroid_audiosep.outputs import OutputSpec, OutputWriter
+
+    specs = [
+        OutputSpec("target", 0, tmp_path / "t.wav"),
+        OutputSpec("residual", 0, tmp_path / "r.wav"),
+    ]
+    writer = OutputWriter(specs, 8000, 1, 100)
+    writer.write(torch.ones(1, 1, 100), torch.full((1, 100), 3.0))
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+    writer = OutputWriter(specs, 8000, 1, 100)
+    writer.write(torch.ones(1, 1, 100), torch.full((1, 100), 3.0))
+    assert writer.commit() == [s.path for s in specs]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.wav", "t.wav"]
+    assert sf.read(tmp_path / "r.wav")[0].max() == 2.0
