@@ -1,25 +1,22 @@
 """Public inference API: separate what queries describe from audio files, folders or waveforms.
 
-:func:`separate` is what ``asteroid-audiosep separate`` runs: every input file is streamed
-through :class:`~asteroid_audiosep.apply.ChunkedSeparator` (any length, rate and channel
-count; all queries in one pass) and one file per query is written as
-``<stem>__<query slug>.wav`` (and/or the residual ``<stem>__<query slug>__residual.wav``).
-A file that fails is reported and skipped; the others are still processed.
-:func:`separate_waveform` does the same for an in-memory tensor.
+:func:`separate` is what ``asteroid-audiosep separate`` runs: the queries become embeddings
+(:func:`query_conditions`), the output files are planned (:mod:`~asteroid_audiosep.outputs`:
+``<stem>__<query slug>.wav`` and/or ``<stem>__<query slug>__residual.wav``), and every input
+file is streamed through a :class:`~asteroid_audiosep.apply.ChunkedSeparator` by a
+:class:`~asteroid_audiosep.pipeline.FilePipeline` (any length, rate and channel count; all
+queries in one pass; reading and writing beside the network). A file that fails is reported and
+skipped; the others are still processed. :func:`separate_waveform` does the same for an
+in-memory tensor.
 """
 
 import logging
 import os
-import re
-import tempfile
 import time
-import unicodedata
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
-import soundfile as sf
 import torch
 
 from .apply import DEFAULT_CHUNK_SECONDS, DEFAULT_CONTEXT_SECONDS, ChunkedSeparator
@@ -27,7 +24,9 @@ from .audio import AUDIO_EXTENSIONS
 from .encoders import PrecomputedQueryEncoder, check_texts
 from .errors import AudioSepError
 from .models import AudioSep
-from .stream import AudioFileSignal, TensorSignal
+from .outputs import MODES, OutputPlanner, query_slug
+from .pipeline import FileJob, FilePipeline, FileResult, SeparationReport
+from .stream import TensorSignal
 
 __all__ = [
     "MODES",
@@ -36,6 +35,7 @@ __all__ = [
     "separate",
     "separate_waveform",
     "load_separator",
+    "query_conditions",
     "query_slug",
     "resolve_device",
 ]
@@ -43,18 +43,6 @@ __all__ = [
 log = logging.getLogger("asteroid_audiosep")
 
 PathLike = Union[str, os.PathLike]
-
-#: What to write per query: the target, the residual (mixture minus target), or both.
-MODES = ("target", "remove", "both")
-_MAX_SLUG = 60
-_MAX_WAV_BYTES = (1 << 32) - (1 << 20)  # beyond this, RIFF/WAV sizes overflow: write RF64
-
-
-def query_slug(query: str) -> str:
-    """A file-name-safe form of a query: ``"Dog barking!"`` -> ``"dog_barking"``."""
-    text = unicodedata.normalize("NFKC", query).lower()
-    slug = re.sub(r"[^\w]+", "_", text, flags=re.UNICODE).strip("_")[:_MAX_SLUG].strip("_")
-    return slug or "query"
 
 
 def resolve_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
@@ -120,11 +108,27 @@ def load_separator(
     return model
 
 
-def _conditions(
-    model: AudioSep, queries: Sequence[str], embeddings: Optional[torch.Tensor]
-) -> torch.Tensor:
+def query_conditions(
+    model: AudioSep,
+    queries: Union[str, Sequence[str]],
+    embeddings: Optional[torch.Tensor] = None,
+) -> Tuple[List[str], torch.Tensor]:
+    """Queries -> ``(queries, conditions)``: the one place where queries become embeddings.
+
+    Args:
+        model: the separator (its query encoder embeds text queries).
+        queries: one text query or several: non-empty strings, stripped; duplicates are dropped
+            unless ``embeddings`` are given (then the queries only name the outputs).
+        embeddings: (queries, condition_dim) precomputed embeddings instead of the encoder.
+
+    Returns:
+        The validated queries and their (queries, condition_dim) float32 embeddings.
+    """
+    queries = [queries] if isinstance(queries, str) else list(queries)
+    queries = [q.strip() for q in check_texts(queries)]
     if embeddings is None:
-        return model.embed_queries(list(queries))
+        queries = list(dict.fromkeys(queries))
+        return queries, model.embed_queries(queries)
     embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
     if embeddings.dim() == 1:
         embeddings = embeddings[None]
@@ -133,14 +137,7 @@ def _conditions(
             f"query embeddings must be ({len(queries)}, {model.condition_dim}), "
             f"got {tuple(embeddings.shape)}"
         )
-    return embeddings
-
-
-def _check_queries(queries: Union[str, Sequence[str]], unique: bool = True) -> List[str]:
-    """Validated queries (non-empty strings, stripped; duplicates dropped when ``unique``)."""
-    queries = [queries] if isinstance(queries, str) else list(queries)
-    queries = [q.strip() for q in check_texts(queries)]
-    return list(dict.fromkeys(queries)) if unique else queries
+    return queries, embeddings
 
 
 def separate_waveform(
@@ -155,6 +152,7 @@ def separate_waveform(
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     batch_size: Optional[int] = None,
+    whole_seconds: Optional[float] = None,
 ) -> torch.Tensor:
     """Separate every query from an in-memory waveform (chunked, like the file API).
 
@@ -165,81 +163,31 @@ def separate_waveform(
         queries: one text query or several (only used for their number when ``condition``
             is given).
         condition: (queries, condition_dim) precomputed embeddings instead of the encoder.
-        device, half, chunk_seconds, context_seconds, batch_size: see :func:`separate`.
+        device, half, chunk_seconds, context_seconds, batch_size, whole_seconds: see
+            :func:`separate`.
 
     Returns:
         (queries, channels, time) at ``sample_rate``; ``wav - result[q]`` is the residual.
     """
-    queries = _check_queries(queries, unique=condition is None)
     model = load_separator(model, device)
-    conditions = _conditions(model, queries, condition)
-    dtype = _half_dtype(half, model.window.device)
+    _, conditions = query_conditions(model, queries, condition)
     separator = ChunkedSeparator(
-        model, conditions, chunk_seconds, context_seconds, batch_size, dtype
+        model,
+        conditions,
+        chunk_seconds,
+        context_seconds,
+        batch_size,
+        _half_dtype(half, model.window.device),
+        whole_seconds,
     )
     signal = TensorSignal(wav, sample_rate, model.sample_rate)
     if signal.frames == 0:
         raise AudioSepError("the waveform is empty (0 samples)")
     blocks = [block.targets for block in separator.run(signal)]
-    return torch.cat(blocks, dim=-1)
+    return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
 
 
 # ---------------------------------------------------------------------------- files
-@dataclass
-class FileResult:
-    """What happened to one input file.
-
-    Attributes:
-        input: the input file.
-        status: ``"written"``, ``"skipped"`` (every output existed) or ``"failed"``.
-        outputs: the files written.
-        error: why it failed.
-        warnings: notes for the user (e.g. the input was digital silence).
-        duration: seconds of audio.
-        seconds: processing time.
-    """
-
-    input: Path
-    status: str = "written"
-    outputs: List[Path] = field(default_factory=list)
-    error: Optional[str] = None
-    warnings: List[str] = field(default_factory=list)
-    duration: float = 0.0
-    seconds: float = 0.0
-
-
-@dataclass
-class SeparationReport:
-    """Per-file results of :func:`separate`."""
-
-    files: List[FileResult]
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> List[FileResult]:
-        return [f for f in self.files if f.status == "failed"]
-
-    @property
-    def ok(self) -> bool:
-        """True when no file failed."""
-        return not self.failed
-
-    def summary(self) -> str:
-        """One line: files written, skipped, failed, outputs, speed."""
-        written = [f for f in self.files if f.status == "written"]
-        skipped = [f for f in self.files if f.status == "skipped"]
-        audio = sum(f.duration for f in written)
-        speed = (
-            f" ({audio / self.seconds:.2f}x real time)" if self.seconds > 0 and audio > 0 else ""
-        )
-        return (
-            f"separated {len(written)} file(s) into "
-            f"{sum(len(f.outputs) for f in written)} output(s), "
-            f"{len(skipped)} skipped, {len(self.failed)} failed; "
-            f"{audio:.1f} s of audio in {self.seconds:.1f} s{speed}"
-        )
-
-
 def _collect_inputs(
     inputs: Sequence[PathLike], outdir: Optional[Path]
 ) -> List[Tuple[Path, Path, Optional[str]]]:
@@ -265,97 +213,6 @@ def _collect_inputs(
     return found
 
 
-class _Outputs:
-    """Output files written block by block into temporary files, renamed when complete."""
-
-    def __init__(self, paths: List[Path], rate: int, channels: int, frames: int):
-        self.final = paths
-        self.tmp: List[str] = []
-        self.files: List[sf.SoundFile] = []
-        fmt = "RF64" if frames * channels * 4 > _MAX_WAV_BYTES else "WAV"
-        try:
-            for path in paths:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-                os.close(fd)
-                self.tmp.append(tmp)
-                self.files.append(
-                    sf.SoundFile(
-                        tmp, "w", samplerate=rate, channels=channels, subtype="FLOAT", format=fmt
-                    )
-                )
-        except Exception as err:
-            self.abort()
-            raise AudioSepError(f"cannot write to {paths[len(self.files)].parent}: {err}") from err
-
-    def write(self, index: int, block: torch.Tensor) -> None:
-        try:
-            self.files[index].write(block.detach().cpu().float().numpy().T)
-        except Exception as err:
-            raise AudioSepError(f"cannot write {self.final[index]}: {err}") from err
-
-    def commit(self) -> None:
-        for f in self.files:
-            f.close()
-        for tmp, path in zip(self.tmp, self.final):
-            try:
-                os.replace(tmp, path)
-            except OSError as err:
-                raise AudioSepError(f"cannot write {path}: {err}") from err
-        self.tmp = []
-
-    def abort(self) -> None:
-        for f in self.files:
-            try:
-                f.close()
-            except Exception:
-                pass
-        for tmp in self.tmp:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        self.tmp = []
-
-
-def _separate_file(
-    separator: ChunkedSeparator,
-    result: FileResult,
-    outputs: List[Tuple[str, int, Path]],
-    progress: bool,
-) -> None:
-    """Stream one file through the separator into ``outputs`` ((kind, query index, path))."""
-    from tqdm.auto import tqdm
-
-    with AudioFileSignal(result.input, separator.model.sample_rate) as signal:
-        result.duration = signal.frames / signal.rate
-        plan = separator.plan(signal)
-        sink = _Outputs([p for _, _, p in outputs], signal.rate, signal.channels, signal.frames)
-        try:
-            silent = True
-            bar = tqdm(
-                total=len(plan),
-                desc=result.input.name,
-                unit="chunk",
-                leave=False,
-                disable=not progress,
-            )
-            with bar:
-                for block in separator.run(signal, plan):
-                    silent = silent and block.silent
-                    for k, (kind, q, _) in enumerate(outputs):
-                        target = block.targets[q]
-                        sink.write(k, target if kind == "target" else block.mixture - target)
-                    bar.update(1)
-            sink.commit()
-        except BaseException:
-            sink.abort()
-            raise
-    result.outputs = [p for _, _, p in outputs]
-    if silent:
-        message = f"{result.input} is digital silence (all samples are zero): wrote silent outputs"
-        result.warnings.append(message)
-        log.warning(message)
-
-
 def separate(
     inputs: Union[PathLike, Sequence[PathLike]],
     queries: Union[str, Sequence[str]],
@@ -371,12 +228,14 @@ def separate(
     batch_size: Optional[int] = None,
     query_embeddings: Optional[Union[PathLike, torch.Tensor]] = None,
     progress: bool = True,
+    whole_seconds: Optional[float] = None,
 ) -> SeparationReport:
     """Separate the sounds that text queries describe from audio files and folders.
 
     Every file is streamed chunk by chunk (memory does not grow with its length), resampled to
     the model's rate and back, each channel separated (batched); the outputs have the input's
-    length, rate and channels and are written atomically as 32-bit float WAV.
+    length, rate and channels and are written atomically as 32-bit float WAV. Reading and
+    writing run in threads beside the network.
 
     Args:
         inputs: audio files and/or folders (searched recursively for files soundfile reads).
@@ -389,13 +248,16 @@ def separate(
         overwrite: rewrite existing outputs (an input file is never overwritten).
         device: ``"cpu"``, ``"cuda"``... (default: CUDA when available).
         half: half precision on GPU (True/``"fp16"`` or ``"bf16"``); ignored on CPU.
-        chunk_seconds: chunk length (rounded to the network's pooling grid).
+        chunk_seconds: longest chunk; longer files are cut into equal grid-aligned chunks.
         context_seconds: context on each side of a chunk (>= 0.64 s keeps chunked output
-            within 70 dB of whole-clip output).
-        batch_size: most (query, channel) items per network call (default: all).
+            within 60 dB of whole-clip output).
+        batch_size: most (query, segment, channel) items per network call (default: one
+            segment's items); larger values batch equal-length chunks and short files (GPU).
         query_embeddings: an embedding table file (offline use, looked up by query text), or a
             (queries, condition_dim) tensor.
-        progress: show progress bars (files and chunks).
+        progress: show progress (files, or the chunks of a lone file).
+        whole_seconds: files up to this long run in one forward (default: up to one chunk
+            plus its context); raise it where memory allows.
 
     Returns:
         A :class:`SeparationReport`; ``report.ok`` is False when a file failed.
@@ -407,114 +269,42 @@ def separate(
     if mode not in MODES:
         raise AudioSepError(f"mode must be one of {MODES}, got {mode!r}")
     given = isinstance(query_embeddings, torch.Tensor)
-    queries = _check_queries(queries, unique=not given)
-    table = None if given else query_embeddings
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if not inputs:
         raise AudioSepError("no input given: name audio files or folders")
+    check_texts([queries] if isinstance(queries, str) else list(queries))
     outdir = Path(outdir) if outdir is not None else None
     files = _collect_inputs(inputs, outdir)
-    model = load_separator(model, device, table)
-    conditions = _conditions(model, queries, query_embeddings if given else None)
-    dtype = _half_dtype(half, model.window.device)
+    model = load_separator(model, device, None if given else query_embeddings)
+    queries, conditions = query_conditions(model, queries, query_embeddings if given else None)
     separator = ChunkedSeparator(
-        model, conditions, chunk_seconds, context_seconds, batch_size, dtype
+        model,
+        conditions,
+        chunk_seconds,
+        context_seconds,
+        batch_size,
+        _half_dtype(half, model.window.device),
+        whole_seconds,
     )
-
-    slugs = _unique_slugs(queries)
-    input_paths = {p.resolve() for p, _, _ in files if p.exists()}
-    claimed: Dict[Path, Path] = {}
-    from tqdm.auto import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    with logging_redirect_tqdm():
-        bar = tqdm(files, desc="files", unit="file", disable=not progress or len(files) < 2)
-        results = [
-            _separate_one(
-                separator,
-                path,
-                rel,
-                error,
-                outdir,
-                slugs,
-                mode,
-                overwrite,
-                input_paths,
-                claimed,
-                progress,
-            )
-            for path, rel, error in bar
-        ]
-    return SeparationReport(results, time.perf_counter() - start_time)
-
-
-def _separate_one(
-    separator: ChunkedSeparator,
-    path: Path,
-    rel: Path,
-    error: Optional[str],
-    outdir: Optional[Path],
-    slugs: Sequence[str],
-    mode: str,
-    overwrite: bool,
-    input_paths: set,
-    claimed: Dict[Path, Path],
-    progress: bool,
-) -> FileResult:
-    """One input file: check its outputs' names, skip or separate it, record what happened."""
-    result = FileResult(input=path)
-    t0 = time.perf_counter()
-    try:
-        if error:
-            raise AudioSepError(error)
-        folder = (outdir / rel) if outdir is not None else path.parent
-        outputs = _plan_outputs(path, folder, slugs, mode)
-        for _, _, out in outputs:
-            resolved = out.resolve()
-            if resolved in input_paths:
-                raise AudioSepError(
-                    f"the output {out} would overwrite an input file: choose another -o folder"
-                )
-            if resolved in claimed:
-                raise AudioSepError(
-                    f"the output {out} is also the output of {claimed[resolved]}: "
-                    "inputs with the same name need separate output folders"
-                )
-        for _, _, out in outputs:
-            claimed[out.resolve()] = path
-        todo = outputs if overwrite else [o for o in outputs if not o[2].exists()]
-        if todo:
-            _separate_file(separator, result, todo, progress)
-            log.info("%s -> %s", path, ", ".join(str(p) for p in result.outputs))
+    existing = [p for p, _, _ in files if p.exists()]
+    planner = OutputPlanner(queries, mode, outdir, overwrite, existing)
+    results: List[FileResult] = []
+    jobs: List[FileJob] = []
+    for path, rel, error in files:
+        result = FileResult(input=path)
+        results.append(result)
+        try:
+            if error:
+                raise AudioSepError(error)
+            outputs = planner.plan(path, rel)
+        except AudioSepError as err:
+            result.fail(err)
+            continue
+        if outputs:
+            jobs.append(FileJob(result, outputs))
         else:
             result.status = "skipped"
             log.info("skipped %s: its outputs exist (use --overwrite to redo them)", path)
-    except AudioSepError as err:
-        result.status, result.error = "failed", str(err)
-        log.error("%s: %s", path, err)
-    result.seconds = time.perf_counter() - t0
-    return result
-
-
-def _unique_slugs(queries: Sequence[str]) -> List[str]:
-    slugs: List[str] = []
-    for query in queries:
-        slug, n = query_slug(query), 2
-        base = slug
-        while slug in slugs:
-            slug, n = f"{base}_{n}", n + 1
-        slugs.append(slug)
-    return slugs
-
-
-def _plan_outputs(
-    path: Path, folder: Path, slugs: Sequence[str], mode: str
-) -> List[Tuple[str, int, Path]]:
-    outputs = []
-    for q, slug in enumerate(slugs):
-        if mode in ("target", "both"):
-            outputs.append(("target", q, folder / f"{path.stem}__{slug}.wav"))
-        if mode in ("remove", "both"):
-            outputs.append(("residual", q, folder / f"{path.stem}__{slug}__residual.wav"))
-    return outputs
+    FilePipeline(separator, progress=progress).run(jobs)
+    return SeparationReport(results, time.perf_counter() - start_time)

@@ -51,6 +51,7 @@ def _separate(args: argparse.Namespace) -> int:
         chunk_seconds=args.chunk_seconds,
         context_seconds=args.context_seconds,
         batch_size=args.batch_size,
+        whole_seconds=args.whole_seconds,
         query_embeddings=args.query_embeddings,
         progress=not args.quiet,
     )
@@ -117,7 +118,8 @@ def add_separate_parser(subparsers) -> None:
         "--chunk-seconds",
         type=float,
         default=DEFAULT_CHUNK_SECONDS,
-        help="chunk length, rounded to the network's pooling grid (default: %(default)s)",
+        help="longest chunk; longer files are cut into equal chunks on the network's pooling "
+        "grid (default: %(default)s)",
     )
     p.add_argument(
         "--context-seconds",
@@ -126,9 +128,16 @@ def add_separate_parser(subparsers) -> None:
         help="context on each side of a chunk (default: %(default)s)",
     )
     p.add_argument(
+        "--whole-seconds",
+        type=float,
+        help="run files up to this long in one forward, unchunked (default: up to one chunk "
+        "plus its context; raise it where memory allows)",
+    )
+    p.add_argument(
         "--batch-size",
         type=int,
-        help="most (query, channel) items per network call (default: all)",
+        help="most (query, chunk, channel) items per network call; larger values batch "
+        "equal-length chunks and short files, for GPUs (default: one chunk's items)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_separate)

@@ -16,11 +16,17 @@ variant's allocator state or compiled code does not leak into another's figure.
 - Seams: SNR between chunked and whole-clip output on a 30 s file (released architecture).
 - GPU: seconds of audio per second in fp32, bf16 and fp16, and the SI-SDR of bf16/fp16 output
   against fp32 output (when a GPU is available).
+- User level: ``separate_waveform`` against one plain forward of the same clip (the network's
+  own work), side by side in one process, for 2, 5, 10, 10.5, 20, 30 s and 3 min, with the
+  output's SNR against the whole-clip forward; and ``asteroid-audiosep separate`` on a folder of
+  40 x 10 s 44.1 kHz stereo FLAC files against the summed plain forwards of those files (the
+  reduced model below stands in for the released one there, to keep the run short).
 
 Usage::
 
     python benchmarks/bench_inference.py                 # everything (about 15 min on 2 cores)
     python benchmarks/bench_inference.py --skip-compile --minutes 1 10
+    python benchmarks/bench_inference.py --sections user      # the user-level figures only
 """
 
 import argparse
@@ -225,7 +231,91 @@ def worker_gpu(args) -> dict:
     return results
 
 
+def worker_user_clip(args) -> dict:
+    """separate_waveform against one plain forward of the same clip, interleaved, best of each."""
+    import torch
+
+    from asteroid_audiosep.api import separate_waveform
+
+    model = _model(args.weights)
+    wav, cond = _clip(args.seconds), _condition()
+    with torch.inference_mode():
+        model(wav[None, :, : 2 * RATE], cond)  # warm-up (folded weights, allocator)
+    def plain_forward():
+        with torch.inference_mode():
+            return model(wav[None], cond)[0]
+
+    def separate():
+        return separate_waveform(model, wav, RATE, ["q"], condition=cond)[0]
+
+    # Alternate which runs first; wall and CPU time (the latter less sensitive to other jobs).
+    times = {plain_forward: [], separate: []}
+    results = {}
+    for k in range(args.repeats):
+        for fn in (plain_forward, separate) if k % 2 == 0 else (separate, plain_forward):
+            t0, c0 = time.perf_counter(), time.process_time()
+            results[fn] = fn()
+            times[fn].append((time.perf_counter() - t0, time.process_time() - c0))
+    whole, out = results[plain_forward], results[separate]
+    err = (out - whole).pow(2).sum().item()
+    return {
+        "plain": min(t for t, _ in times[plain_forward]),
+        "separate": min(t for t, _ in times[separate]),
+        "plain_cpu": min(c for _, c in times[plain_forward]),
+        "separate_cpu": min(c for _, c in times[separate]),
+        "snr_db": 10 * math.log10(whole.pow(2).sum().item() / err) if err > 0 else math.inf,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def worker_user_folder(args) -> dict:
+    """The CLI on a folder (its own process, wall time) against the summed plain forwards."""
+    import torch
+
+    from asteroid_audiosep.audio import load_audio
+    from asteroid_audiosep.encoders import PrecomputedQueryEncoder
+
+    model = _model(args.weights, reduced=args.reduced)
+    workdir = Path(args.output)
+    package, table = workdir / "folder_model.pth", workdir / "folder_queries.pt"
+    torch.save(model.serialize(), package)
+    PrecomputedQueryEncoder(table={"query": _condition()[0]}).save(table)
+    files = sorted(Path(args.input).glob("*.flac"))
+    mixtures = [load_audio(f, sample_rate=RATE)[0] for f in files]  # decoding is not timed here
+    cond = _condition()
+
+    def plain_forwards() -> float:
+        total = 0.0
+        with torch.inference_mode():
+            for x in mixtures:  # a stereo file: its two channels as a batch of two mono items
+                t0 = time.perf_counter()
+                model(x[:, None], cond.expand(x.shape[0], -1))
+                total += time.perf_counter() - t0
+        return total
+
+    plain_forwards()  # warm-up
+    cli = [
+        sys.executable, "-m", "asteroid_audiosep", "separate", "--model", str(package),
+        "--query-embeddings", str(table), "-q", "query", "--quiet", "--overwrite",
+        "-o", str(workdir / "folder_out"), args.input,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    plain, wall = [], []
+    for _ in range(args.repeats):
+        plain.append(plain_forwards())
+        t0 = time.perf_counter()
+        subprocess.run(cli, check=True, capture_output=True, env=env)
+        wall.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    imports = [sys.executable, "-c", "import asteroid_audiosep.cli, torch"]
+    subprocess.run(imports, check=True, env=env)
+    startup = time.perf_counter() - t0
+    return {"files": len(files), "plain": min(plain), "cli": min(wall), "startup": startup}
+
+
 WORKERS = {
+    "user_clip": worker_user_clip,
+    "user_folder": worker_user_folder,
     "flops": worker_flops,
     "speed": worker_speed,
     "memory": worker_memory,
@@ -303,6 +393,8 @@ def main_driver(args) -> None:
         seams_section(args, weights)
     if "gpu" in args.sections:
         gpu_section(weights)
+    if "user" in args.sections:
+        user_section(args, workdir, weights)
 
 
 def speed_section(args, workdir: Path, weights: str) -> None:
@@ -431,6 +523,66 @@ def gpu_section(weights: str) -> None:
             print(f"  {name}: {res[f'{name}_x_realtime']:.1f}x real time{extra}")
 
 
+def write_folder(folder: Path, files: int = 40, seconds: float = 10.0, rate: int = 44100) -> None:
+    """``files`` stereo FLAC files of noise and tones, ``seconds`` long at ``rate``."""
+    import numpy as np
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(files):
+        path = folder / f"clip{k:02d}.flac"
+        if path.is_file():
+            continue
+        rng = np.random.default_rng(k)
+        t = np.arange(int(seconds * rate)) / rate
+        tone = 0.2 * np.sin(2 * np.pi * (220 + 20 * k) * t)
+        wav = 0.1 * rng.standard_normal((t.size, 2)) + tone[:, None]
+        sf.write(path, wav.astype("float32"), rate, subtype="PCM_16")
+
+
+def user_section(args, workdir: Path, weights: str) -> None:
+    print(
+        "== User level: separate_waveform / one plain forward of the same clip (released "
+        "architecture, one query, 32 kHz mono, default 10 s chunks; best of "
+        f"{args.repeats} interleaved runs, 1 for 3 min; CPU time: process CPU seconds)"
+    )
+    print(f"{'clip':>7s} {'separate_waveform':>17s} {'plain forward':>13s} {'ratio':>6s} "
+          f"{'CPU-time ratio':>14s} {'SNR vs whole':>12s}")
+    for seconds in args.user_seconds:
+        res = run_worker(
+            "user_clip", weights=weights, seconds=seconds,
+            repeats=args.repeats if seconds <= 60 else 1,
+        )
+        label = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+        if "error" in res:
+            print(f"{label:>7s} failed: {res['error']}", flush=True)
+            continue
+        snr = "identical" if math.isinf(res["snr_db"]) else f"{res['snr_db']:.1f} dB"
+        print(
+            f"{label:>7s} {res['separate']:15.2f} s {res['plain']:11.2f} s "
+            f"{res['separate'] / res['plain']:6.3f} "
+            f"{res['separate_cpu'] / res['plain_cpu']:14.3f} {snr:>12s}",
+            flush=True,
+        )
+    folder = workdir / "folder_44k_stereo"
+    write_folder(folder)
+    res = run_worker(
+        "user_folder", weights=weights, reduced=1, input=folder, output=workdir,
+        repeats=args.repeats,
+    )
+    if "error" in res:
+        print(f"folder: failed: {res['error']}\n")
+        return
+    print(
+        f"folder of {res['files']} x 10 s 44.1 kHz stereo FLAC, reduced model (channels "
+        f"{REDUCED['channels']}): asteroid-audiosep separate {res['cli']:.1f} s wall "
+        f"(of which {res['startup']:.1f} s starting Python and importing torch), summed plain "
+        f"forwards {res['plain']:.1f} s: ratio {res['cli'] / res['plain']:.3f} "
+        f"({(res['cli'] - res['startup']) / res['plain']:.3f} without the start-up)\n",
+        flush=True,
+    )
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -449,10 +601,17 @@ def parse_args(argv=None):
     p.add_argument("--skip-compile", action="store_true", help="skip the torch.compile variants")
     p.add_argument("--random-weights", action="store_true", help="do not use the stand-in weights")
     p.add_argument(
+        "--user-seconds",
+        type=float,
+        nargs="+",
+        default=[2, 5, 10, 10.5, 20, 30, 180],
+        help="clip lengths of the user-level section",
+    )
+    p.add_argument(
         "--sections",
         nargs="+",
-        default=["speed", "memory", "seams", "gpu"],
-        choices=["speed", "memory", "seams", "gpu"],
+        default=["speed", "memory", "seams", "gpu", "user"],
+        choices=["speed", "memory", "seams", "gpu", "user"],
         help="what to measure (default: everything)",
     )
     p.add_argument("--workdir", help="folder for the generated files (default: a new temp folder)")

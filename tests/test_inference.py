@@ -11,8 +11,10 @@ from test_inference_fused import nontrivial
 
 import asteroid_audiosep
 from asteroid_audiosep import AudioSep, AudioSepError, api
+from asteroid_audiosep import apply as apply_module
 from asteroid_audiosep.apply import ChunkedSeparator, separate_segment
 from asteroid_audiosep.audio import resample
+from asteroid_audiosep.outputs import unique_slugs
 from asteroid_audiosep.stream import (
     AudioFileSignal,
     TensorSignal,
@@ -73,18 +75,77 @@ def test_chunk_plan_is_aligned_to_the_pooling_grid(model, rate):
     plan = separator.plan(TensorSignal(torch.zeros(1, 7 * rate), rate, model.sample_rate))
     unit = model.time_pool_factor * model.hop_length
     assert unit == 5120
-    assert plan.chunk % unit == 0 and plan.context % unit == 0
-    assert plan.context >= 0.64 * model.sample_rate + plan.margin
+    assert plan.context % unit == 0
+    assert plan.context - plan.trim >= 0.63 * model.sample_rate + plan.margin
     chunks = list(plan)
-    assert len(chunks) == len(plan) >= 7
+    # n = ceil(length / chunk) chunks of equal length on the grid: no sliver at the end.
+    assert len(chunks) == len(plan) == 7
     assert chunks[0].start == 0 and chunks[-1].end == plan.length
+    spans = [c.end - c.start for c in chunks]
+    assert all(s % unit == 0 for s in spans[:-1]) and max(spans) - min(spans) < 2 * unit
+    assert max(spans) <= math.ceil(model.sample_rate / unit) * unit
     for a, b in zip(chunks, chunks[1:]):
         assert a.end == b.start and b.start % unit == 0 and b.seg_start % unit == 0
-    # All segments have one length (up to a unit longer at the end): the allocator reuses blocks.
-    segment = plan.chunk + 2 * plan.context
-    assert all(segment <= c.seg_end - c.seg_start < segment + unit for c in chunks)
+    # Segments not cut by the signal's end fill whole pooling units: the network pads nothing.
+    for c in [c for c in chunks if c.seg_end < plan.length]:
+        assert model.num_frames(c.seg_end - c.seg_start) % model.time_pool_factor == 0
     # Boundaries also fall on whole resampling blocks, so they map to integer input samples.
     assert all(c.start * rate % model.sample_rate == 0 for c in chunks)
+
+
+@pytest.mark.parametrize(
+    "seconds, chunks", [(2, 1), (5, 1), (10, 1), (10.5, 1), (11.6, 2), (20, 2), (30, 3), (180, 18)]
+)
+def test_chunk_plan_wastes_nothing(model, seconds, chunks):
+    """One segment's worth is one forward without context; longer signals pay context only."""
+    rate = model.sample_rate
+    separator = ChunkedSeparator(model, torch.zeros(1, 24))  # 10 s chunks, 0.64 s context
+    plan = separator.plan(TensorSignal(torch.zeros(1, int(seconds * rate)), rate, rate))
+    assert len(plan) == chunks  # ceil(length / 10 s), or 1 up to one segment (11.52 s)
+    work = sum(c.seg_end - c.seg_start for c in plan)
+    if chunks == 1:
+        assert plan.context == 0 and work == plan.length
+    else:
+        assert work <= plan.length + 2 * plan.context * (chunks - 1)
+        assert max(c.end - c.start for c in plan) <= 10.24 * rate
+
+
+def test_one_segment_is_the_whole_forward(model, monkeypatch):
+    wav = make_signal(16000, 10.5)
+    cond = torch.randn(1, model.condition_dim, generator=torch.Generator().manual_seed(4))
+    calls = []
+    original = apply_module.separate_segments
+
+    def spy(model, wavs, *args, **kwargs):
+        calls.append(tuple(wavs.shape))
+        return original(model, wavs, *args, **kwargs)
+
+    monkeypatch.setattr(apply_module, "separate_segments", spy)
+    out = api.separate_waveform(model, wav, 16000, ["q"], condition=cond)
+    assert calls == [(1, 1, wav.shape[-1])]
+    with torch.inference_mode():
+        whole = model(wav[None], cond)[0]
+    assert torch.equal(out[0], whole)
+
+
+def test_batched_equals_unbatched(model, monkeypatch):
+    wav = make_signal(16000, 7.3, 2)
+    cond = torch.randn(2, model.condition_dim, generator=torch.Generator().manual_seed(5))
+    kwargs = dict(condition=cond, chunk_seconds=1.0)
+    calls = []
+    original = apply_module.separate_segments
+
+    def spy(model, wavs, *args, **kw):
+        calls.append(wavs.shape[0])
+        return original(model, wavs, *args, **kw)
+
+    monkeypatch.setattr(apply_module, "separate_segments", spy)
+    single = api.separate_waveform(model, wav, 16000, ["a", "b"], **kwargs)
+    assert set(calls) == {1}
+    calls.clear()
+    batched = api.separate_waveform(model, wav, 16000, ["a", "b"], batch_size=16, **kwargs)
+    assert max(calls) == 4 and len(calls) < len(single[0, 0]) // 16000  # 4 chunks x 2 x 2 items
+    assert (batched - single).abs().max().item() <= 1e-5
 
 
 @pytest.mark.parametrize("rate, channels", [(16000, 1), (44100, 2)])
@@ -331,7 +392,7 @@ def test_query_slugs():
     assert api.query_slug("  a  cat / meowing ") == "a_cat_meowing"
     assert api.query_slug("犬の鳴き声") == "犬の鳴き声"
     assert api.query_slug("!!!") == "query"
-    assert api._unique_slugs(["Dog", "dog!", "cat"]) == ["dog", "dog_2", "cat"]
+    assert unique_slugs(["Dog", "dog!", "cat"]) == ["dog", "dog_2", "cat"]
 
 
 def test_bad_queries_and_settings_are_clear_errors(model, tmp_path):
@@ -361,3 +422,62 @@ def test_bad_queries_and_settings_are_clear_errors(model, tmp_path):
 def test_public_entry_point():
     assert asteroid_audiosep.separate is api.separate
     assert "separate" in asteroid_audiosep.__all__
+
+
+# ---------------------------------------------------------------------------- folders (pipeline)
+def test_folder_batched_equals_unbatched_and_errors_stay_per_file(model, tmp_path, monkeypatch):
+    """Short files of equal length and the chunks of a long file share network calls; a file
+    that fails inside a batch fails alone, its outputs removed, the others written as unbatched.
+    """
+    folder = tmp_path / "in"
+    for k in range(4):
+        write(folder / f"clip{k}.flac", make_signal(44100, 1.5, 2, seed=k), 44100)
+    write(folder / "long.wav", make_signal(44100, 4.1, 2, seed=9), 44100)
+    bad = make_signal(44100, 1.5, 2, seed=7)
+    bad[1, 30000] = float("nan")
+    write(folder / "clip_nan.wav", bad, 44100)
+    cond = torch.randn(2, model.condition_dim, generator=torch.Generator().manual_seed(6))
+    kwargs = dict(query_embeddings=cond, progress=False, chunk_seconds=1.0)
+    calls = []
+    original = apply_module.separate_segments
+
+    def spy(model, wavs, *args, **kw):
+        calls.append(wavs.shape[0])
+        return original(model, wavs, *args, **kw)
+
+    monkeypatch.setattr(apply_module, "separate_segments", spy)
+    one = api.separate(folder, ["a", "b"], model, tmp_path / "one", **kwargs)
+    assert set(calls) == {1}
+    calls.clear()
+    many = api.separate(folder, ["a", "b"], model, tmp_path / "many", batch_size=64, **kwargs)
+    assert max(calls) > 1  # segments of several files (or chunks) in one call
+    for report in (one, many):
+        status = {f.input.name: f.status for f in report.files}
+        assert status.pop("clip_nan.wav") == "failed" and set(status.values()) == {"written"}
+        assert "NaN" in report.failed[0].error
+    for out in ("one", "many"):
+        names = sorted(p.name for p in (tmp_path / out).iterdir())
+        assert len(names) == 10 and not any("nan" in n or n.startswith(".") for n in names)
+    for path in sorted((tmp_path / "one").iterdir()):
+        a, rate = sf.read(path, dtype="float32", always_2d=True)
+        b, _ = sf.read(tmp_path / "many" / path.name, dtype="float32", always_2d=True)
+        assert rate == 44100 and a.shape == b.shape and np.abs(a - b).max() <= 1e-5
+
+
+def test_output_writer_is_atomic(tmp_path):
+    from asteroid_audiosep.outputs import OutputSpec, OutputWriter
+
+    specs = [
+        OutputSpec("target", 0, tmp_path / "t.wav"),
+        OutputSpec("residual", 0, tmp_path / "r.wav"),
+    ]
+    writer = OutputWriter(specs, 8000, 1, 100)
+    writer.write(torch.ones(1, 1, 100), torch.full((1, 100), 3.0))
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+    writer = OutputWriter(specs, 8000, 1, 100)
+    writer.write(torch.ones(1, 1, 100), torch.full((1, 100), 3.0))
+    assert writer.commit() == [s.path for s in specs]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.wav", "t.wav"]
+    assert sf.read(tmp_path / "r.wav")[0].max() == 2.0
