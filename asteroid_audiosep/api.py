@@ -21,11 +21,13 @@ import torch
 
 from .apply import DEFAULT_CHUNK_SECONDS, DEFAULT_CONTEXT_SECONDS, ChunkedSeparator
 from .audio import AUDIO_EXTENSIONS
-from .encoders import PrecomputedQueryEncoder, check_texts
+from .devices import resolve_device
+from .encoders import PrecomputedQueryEncoder
 from .errors import AudioSepError
 from .models import AudioSep
 from .outputs import MODES, OutputPlanner, query_slug
 from .pipeline import FileJob, FilePipeline, FileResult, SeparationReport
+from .queries import Query, QueryLike, as_queries, embed_queries
 from .stream import TensorSignal
 
 __all__ = [
@@ -43,18 +45,6 @@ __all__ = [
 log = logging.getLogger("asteroid_audiosep")
 
 PathLike = Union[str, os.PathLike]
-
-
-def resolve_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
-    """``None`` -> CUDA when available, else CPU; checks that a requested CUDA device exists."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise AudioSepError(
-            "--device cuda was requested but no CUDA GPU is available: use --device cpu"
-        )
-    return device
 
 
 def _half_dtype(half: Union[bool, str, None], device: torch.device) -> Optional[torch.dtype]:
@@ -110,41 +100,90 @@ def load_separator(
 
 def query_conditions(
     model: AudioSep,
-    queries: Union[str, Sequence[str]],
+    queries: Union[QueryLike, Sequence[QueryLike]],
     embeddings: Optional[torch.Tensor] = None,
+    span_reader=None,
 ) -> Tuple[List[str], torch.Tensor]:
-    """Queries -> ``(queries, conditions)``: the one place where queries become embeddings.
+    """Queries -> ``(labels, conditions)``: the one place where queries become embeddings.
 
     Args:
-        model: the separator (its query encoder embeds text queries).
-        queries: one text query or several: non-empty strings, stripped; duplicates are dropped
-            unless ``embeddings`` are given (then the queries only name the outputs).
+        model: the separator (its query encoder embeds the queries).
+        queries: one query or several: strings (text queries) or
+            :class:`~asteroid_audiosep.Query` objects (audio examples, spans, images, videos,
+            combinations). Duplicates are dropped unless ``embeddings`` are given (then the
+            queries only name the outputs).
         embeddings: (queries, condition_dim) precomputed embeddings instead of the encoder.
+        span_reader: reads a span of the input, for span queries (see
+            :func:`~asteroid_audiosep.queries.embed_queries`); without it, span queries get a
+            zero placeholder (the caller embeds them per input).
 
     Returns:
-        The validated queries and their (queries, condition_dim) float32 embeddings.
+        The queries' labels (output names) and their (queries, condition_dim) float32
+        embeddings on the model's device.
     """
-    queries = [queries] if isinstance(queries, str) else list(queries)
-    queries = [q.strip() for q in check_texts(queries)]
+    items = as_queries(queries)
+    items = [Query.text(q.text_value.strip(), name=q.name) if q.kind == "text" else q for q in items]
     if embeddings is None:
-        queries = list(dict.fromkeys(queries))
-        return queries, model.embed_queries(queries)
+        items = list({_identity(q): q for q in items}.values())
+        labels = [q.label for q in items]
+        if all(q.kind == "text" for q in items):  # text only: exactly the model's own path
+            return labels, model.embed_queries([q.text_value for q in items])
+        return labels, _embed(model, items, span_reader)
+    labels = [q.label for q in items]
     embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
     if embeddings.dim() == 1:
         embeddings = embeddings[None]
-    if embeddings.shape != (len(queries), model.condition_dim):
+    if embeddings.shape != (len(items), model.condition_dim):
         raise AudioSepError(
-            f"query embeddings must be ({len(queries)}, {model.condition_dim}), "
+            f"query embeddings must be ({len(items)}, {model.condition_dim}), "
             f"got {tuple(embeddings.shape)}"
         )
-    return queries, embeddings
+    return labels, embeddings
+
+
+def _identity(query: Query):
+    return (query.kind, query.text_value, query.name) if query.kind == "text" else id(query)
+
+
+def _embed(model: AudioSep, items: List[Query], span_reader) -> torch.Tensor:
+    """Embeddings of ``items``; span queries get zeros when there is no ``span_reader``."""
+    encoder = model.query_encoder
+    if span_reader is None and any(q.needs_input for q in items):
+        from .queries import check_supported
+
+        check_supported(items, encoder)
+        out = torch.zeros(len(items), model.condition_dim)
+        fixed = [k for k, q in enumerate(items) if not q.needs_input]
+        if fixed:
+            out[fixed] = embed_queries(encoder, [items[k] for k in fixed], dim=model.condition_dim)
+    else:
+        out = embed_queries(encoder, items, span_reader=span_reader, dim=model.condition_dim)
+    return out.to(model.window.device, torch.float32)
+
+
+def _file_conditions(model: AudioSep, items: List[Query]):
+    """Per-input embeddings for span queries: the span is read from the input itself."""
+    if not any(q.needs_input for q in items):
+        return None
+
+    def conditions(signal) -> torch.Tensor:
+        def read(start: float, end: float):
+            a, b = int(round(start * signal.rate)), int(round(end * signal.rate))
+            if b > signal.frames + 1 or a >= signal.frames:
+                raise AudioSepError(f"span {start:g}-{end:g} s is outside {signal.frames / signal.rate:.2f} s "
+                                    "of audio")
+            return signal.read(a, min(b, signal.frames)).mean(0), signal.rate
+
+        return _embed(model, items, read)
+
+    return conditions
 
 
 def separate_waveform(
     model: Union[str, PathLike, AudioSep],
     wav: torch.Tensor,
     sample_rate: int,
-    queries: Union[str, Sequence[str]],
+    queries: Union[QueryLike, Sequence[QueryLike]],
     *,
     condition: Optional[torch.Tensor] = None,
     device: Optional[Union[str, torch.device]] = None,
@@ -160,8 +199,9 @@ def separate_waveform(
         model: a model, a package path or a released model name.
         wav: (channels, time) or (time,) audio at ``sample_rate``.
         sample_rate: its rate (any; it is resampled to the model's and back).
-        queries: one text query or several (only used for their number when ``condition``
-            is given).
+        queries: one query or several: strings (text) or :class:`~asteroid_audiosep.Query`
+            objects (a span query takes its example from ``wav`` itself); only their number
+            counts when ``condition`` is given.
         condition: (queries, condition_dim) precomputed embeddings instead of the encoder.
         device, half, chunk_seconds, context_seconds, batch_size, whole_seconds: see
             :func:`separate`.
@@ -170,7 +210,11 @@ def separate_waveform(
         (queries, channels, time) at ``sample_rate``; ``wav - result[q]`` is the residual.
     """
     model = load_separator(model, device)
+    signal = TensorSignal(wav, sample_rate, model.sample_rate)
+    per_input = _file_conditions(model, as_queries(queries)) if condition is None else None
     _, conditions = query_conditions(model, queries, condition)
+    if per_input is not None:
+        conditions = per_input(signal)
     separator = ChunkedSeparator(
         model,
         conditions,
@@ -180,7 +224,6 @@ def separate_waveform(
         _half_dtype(half, model.window.device),
         whole_seconds,
     )
-    signal = TensorSignal(wav, sample_rate, model.sample_rate)
     if signal.frames == 0:
         raise AudioSepError("the waveform is empty (0 samples)")
     blocks = [block.targets for block in separator.run(signal)]
@@ -215,7 +258,7 @@ def _collect_inputs(
 
 def separate(
     inputs: Union[PathLike, Sequence[PathLike]],
-    queries: Union[str, Sequence[str]],
+    queries: Union[QueryLike, Sequence[QueryLike]],
     model: Union[str, PathLike, AudioSep] = "audiosep-base",
     outdir: Optional[PathLike] = "separated",
     *,
@@ -230,7 +273,7 @@ def separate(
     progress: bool = True,
     whole_seconds: Optional[float] = None,
 ) -> SeparationReport:
-    """Separate the sounds that text queries describe from audio files and folders.
+    """Separate the sounds that queries describe from audio files and folders.
 
     Every file is streamed chunk by chunk (memory does not grow with its length), resampled to
     the model's rate and back, each channel separated (batched); the outputs have the input's
@@ -239,7 +282,9 @@ def separate(
 
     Args:
         inputs: audio files and/or folders (searched recursively for files soundfile reads).
-        queries: one or more text queries; all run in one pass over each file.
+        queries: one or more queries: strings (text) or :class:`~asteroid_audiosep.Query`
+            objects (audio examples, spans of each input, images, videos, combinations); all
+            run in one pass over each file; outputs are named after their labels.
         model: a model package path, a released model name, or an :class:`AudioSep`.
         outdir: output folder (folder inputs keep their sub-folder layout); None writes next
             to each input.
@@ -273,11 +318,12 @@ def separate(
         inputs = [inputs]
     if not inputs:
         raise AudioSepError("no input given: name audio files or folders")
-    check_texts([queries] if isinstance(queries, str) else list(queries))
+    items = as_queries(queries)
     outdir = Path(outdir) if outdir is not None else None
     files = _collect_inputs(inputs, outdir)
     model = load_separator(model, device, None if given else query_embeddings)
-    queries, conditions = query_conditions(model, queries, query_embeddings if given else None)
+    queries, conditions = query_conditions(model, items, query_embeddings if given else None)
+    per_input = None if given else _file_conditions(model, items)
     separator = ChunkedSeparator(
         model,
         conditions,
@@ -302,7 +348,7 @@ def separate(
             result.fail(err)
             continue
         if outputs:
-            jobs.append(FileJob(result, outputs))
+            jobs.append(FileJob(result, outputs, conditions=per_input))
         else:
             result.status = "skipped"
             log.info("skipped %s: its outputs exist (use --overwrite to redo them)", path)

@@ -151,6 +151,8 @@ class Segment:
         resample_rate: the rate the input is resampled from (see ``_Signal.resample_rate``).
         silent: whether ``wav`` is digital silence (the network is skipped: its output for an
             all-zero input is exactly zero).
+        conditions: this input's own (queries, condition_dim) embeddings (span queries), or
+            None for the separator's.
     """
 
     chunk: Chunk
@@ -161,6 +163,7 @@ class Segment:
     length: int
     resample_rate: int
     silent: bool = False
+    conditions: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -399,12 +402,15 @@ class ChunkedSeparator:
         outs: List[Optional[torch.Tensor]] = [
             torch.zeros((queries,) + tuple(s.wav.shape)) if s.silent else None for s in segments
         ]
-        todo = [k for k, out in enumerate(outs) if out is None]
-        if todo:
+        groups: dict = {}  # segments sharing their conditions run together
+        for k, out in enumerate(outs):
+            if out is None:
+                groups.setdefault(id(segments[k].conditions), []).append(k)
+        for todo in groups.values():
+            own = segments[todo[0]].conditions
+            conditions = self.conditions if own is None else own.to(self.device, torch.float32)
             wavs = torch.stack([segments[k].wav for k in todo]).to(self.device)
-            est = separate_segments(
-                self.model, wavs, self.conditions, self.batch_size, self.autocast_dtype
-            ).cpu()
+            est = separate_segments(self.model, wavs, conditions, self.batch_size, self.autocast_dtype).cpu()
             for j, k in enumerate(todo):
                 outs[k] = est[j]
         return outs

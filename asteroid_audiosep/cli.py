@@ -2,6 +2,7 @@
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from .cpu_memory import retain_freed_memory
@@ -35,13 +36,52 @@ def add_convert_parser(subparsers) -> None:
     p.set_defaults(func=_convert_official)
 
 
+class _QueryAction(argparse.Action):
+    """Collects every query option, of any kind, in command-line order."""
+
+    def __init__(self, *args, kind: str = "text", **kwargs):
+        self.kind = kind
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest) or [])
+        items.append((self.kind, values))
+        setattr(namespace, self.dest, items)
+
+
+def build_queries(given) -> list:
+    """``[(kind, value), ...]`` from the command line -> strings and Query objects."""
+    from .queries import Query, load_queries_file, parse_audio_argument, parse_span, parse_video_argument
+
+    queries = []
+    for kind, value in given:
+        if kind == "text":
+            queries.append(value)
+        elif kind == "audio":
+            queries.append(parse_audio_argument(value))
+        elif kind == "span":
+            queries.append(Query.span(*parse_span(value)))
+        elif kind == "image":
+            if not Path(value).is_file():
+                raise AudioSepError(f"--query-image: {value} not found")
+            queries.append(Query.image(value))
+        elif kind == "video":
+            queries.append(parse_video_argument(value))
+        else:
+            queries.extend(load_queries_file(value))
+    if not queries:
+        raise AudioSepError("give at least one query: -q TEXT, --query-audio, --query-span, --query-image, "
+                            "--query-video or --queries")
+    return queries
+
+
 def _separate(args: argparse.Namespace) -> int:
     from .api import separate
 
     mode = "both" if args.keep_both else "remove" if args.remove else "target"
     report = separate(
         args.inputs,
-        args.query,
+        build_queries(args.queries),
         model=args.model,
         outdir=args.outdir,
         mode=mode,
@@ -80,13 +120,22 @@ def add_separate_parser(subparsers) -> None:
         default="audiosep-base",
         help="model package (.pth) or released model name (default: %(default)s)",
     )
-    p.add_argument(
-        "--query",
-        "-q",
-        action="append",
-        required=True,
-        help="text describing the sound to separate; repeat for several",
+    kinds = (
+        ("--query", "-q", "text", "TEXT", "text describing the sound to separate; repeat for several"),
+        ("--query-audio", None, "audio", "FILE[@START-END]",
+         "an example of the sound (CLAP models); FILE1,FILE2,... averages a few examples"),
+        ("--query-span", None, "span", "START-END",
+         "the sound heard at START-END seconds of each input itself (CLAP models)"),
+        ("--query-image", None, "image", "IMAGE", "a picture of the sound's source (CLIP models)"),
+        ("--query-video", None, "video", "FILE[@SECONDS]",
+         "a video frame (default: the middle one) of the sound's source (CLIP models)"),
+        ("--queries", None, "file", "FILE.yaml",
+         "named (combined) queries, e.g. dog: {text: a dog barking, audio: [bark.wav]}"),
     )
+    for long, short, kind, metavar, help_text in kinds:
+        names = [long] + ([short] if short else [])
+        p.add_argument(*names, dest="queries", action=_QueryAction, kind=kind, metavar=metavar,
+                       default=[], help=help_text + " (repeatable; all queries share one pass)")
     p.add_argument(
         "--query-embeddings",
         metavar="FILE",

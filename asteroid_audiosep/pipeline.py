@@ -16,7 +16,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
+
+import torch
 
 from .apply import ChunkedSeparator
 from .errors import AudioSepError
@@ -100,10 +102,13 @@ class FileJob:
         writer: its open outputs (set by the reader thread).
         silent: whether every chunk so far was digital silence.
         started: when its reading began (``time.perf_counter``).
+        conditions: given the opened input, its own (queries, condition_dim) embeddings (span
+            queries: the example is a part of the input itself); None: the separator's.
     """
 
     result: FileResult
     outputs: List[OutputSpec]
+    conditions: Optional[Callable[[Any], torch.Tensor]] = None
     writer: Optional[OutputWriter] = None
     silent: bool = True
     started: float = 0.0
@@ -220,11 +225,14 @@ class FilePipeline:
                     plan = separator.plan(signal)
                     if len(jobs) == 1:
                         self._bar.reset(total=len(plan))
+                    own = job.conditions(signal) if job.conditions is not None else None
                     job.writer = OutputWriter(
                         job.outputs, signal.rate, signal.channels, signal.frames
                     )
                     for chunk in plan:
-                        self._put(out, ("segment", job, separator.read(signal, plan, chunk)))
+                        segment = separator.read(signal, plan, chunk)
+                        segment.conditions = own
+                        self._put(out, ("segment", job, segment))
             except AudioSepError as err:
                 self._put(out, ("error", job, err))
             else:
@@ -266,6 +274,7 @@ class FilePipeline:
             if kind == "segment":
                 if batch and (
                     payload.wav.shape != batch[0].wav.shape
+                    or payload.conditions is not batch[0].conditions
                     or len(batch) >= separator.segments_per_call(batch[0])
                 ):
                     flush()

@@ -111,7 +111,7 @@ class Query:
     @classmethod
     def text(cls, text: str, name: Optional[str] = None) -> "Query":
         if not isinstance(text, str) or not text.strip():
-            raise AudioSepError("an empty text query: describe the sound to separate")
+            raise AudioSepError("a text query is an empty string: describe the sound to separate")
         return cls("text", text_value=text, name=name)
 
     @classmethod
@@ -200,6 +200,9 @@ class Query:
     def needs_input(self) -> bool:
         """Whether the embedding depends on the input being separated (a span query)."""
         return "span" in self.kinds()
+
+
+QueryLike = Union[str, Query]
 
 
 def as_query(query: Union[str, Query]) -> Query:

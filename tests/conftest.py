@@ -52,21 +52,6 @@ def roberta_tokenizer_dir(tmp_path_factory):
     return out
 
 
-def small_model_args(**overrides):
-    """A small AudioSep configuration for fast tests (16 kHz, n_fft 256)."""
-    args = dict(
-        sample_rate=16000,
-        n_fft=256,
-        hop_length=64,
-        channels=[8, 8, 16, 16],
-        bottleneck_channels=16,
-        pool_sizes=[[2, 2], [2, 2], [2, 2], [1, 2]],
-        condition_dim=24,
-    )
-    args.update(overrides)
-    return args
-
-
 def _run_recipe(*args, root: Path, relative: bool = False, check: bool = True, env_extra=None):
     """``run.sh --skip_setup true`` with its experiments under ``root/exp`` and data under
     ``root/data`` (relative to the repository when ``relative``, as in the default run), with

@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import small_model_args
-from test_inference import DEEP_ARGS
-from test_inference_fused import nontrivial
+from helpers import DEEP_ARGS, nontrivial, small_model_args
 
 from asteroid_audiosep import AudioSep
 from asteroid_audiosep.cli import build_parser, main
@@ -62,11 +60,19 @@ def test_separate_is_a_registered_subcommand():
     help_text = build_parser().format_help()
     assert "separate" in help_text and "convert-official" in help_text
     args = build_parser().parse_args(["separate", "-q", "dog", "in.wav", "--remove"])
-    assert args.query == ["dog"] and args.remove and args.outdir == "separated"
+    assert args.queries == [("text", "dog")] and args.remove and args.outdir == "separated"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["separate", "-q", "dog", "in.wav", "--remove", "--keep-both"])
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["separate", "in.wav"])  # --query is required
+    # Queries of every kind keep their command-line order.
+    args = build_parser().parse_args(["separate", "-q", "dog", "--query-span", "1-2", "--query-audio", "a.wav",
+                                      "-q", "cat", "in.wav"])
+    assert args.queries == [("text", "dog"), ("span", "1-2"), ("audio", "a.wav"), ("text", "cat")]
+
+
+def test_separate_without_a_query_names_the_query_options(tmp_path, capsys):
+    assert main(["separate", str(tmp_path / "in.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "give at least one query" in err and "--query-audio" in err
 
 
 def test_two_queries_stereo_44k(package, tmp_path, capsys):

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import small_model_args
+from helpers import small_model_args
 
 from asteroid_audiosep import AudioSep, AudioSepError
 from asteroid_audiosep.audio import save_audio

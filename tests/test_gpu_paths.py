@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import small_model_args
+from helpers import small_model_args
 
 from asteroid_audiosep import AudioSep, AudioSepError
-from asteroid_audiosep.api import _half_dtype, load_separator, resolve_device
+from asteroid_audiosep.api import _half_dtype, load_separator
 from asteroid_audiosep.apply import separate_segment
+from asteroid_audiosep.devices import resolve_device
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder
 from asteroid_audiosep.metrics.separation import si_sdr
 
@@ -49,13 +50,16 @@ def test_resolve_device(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert resolve_device("auto") == torch.device("cuda")
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(AudioSepError, match="only 2 GPU"):
+        resolve_device("cuda:2")
 
 
 @no_gpu
 def test_cuda_without_a_gpu_says_what_to_do():
-    with pytest.raises(AudioSepError, match="--device cpu"):
+    with pytest.raises(AudioSepError, match="use cpu"):
         resolve_device("cuda")
     with pytest.raises(AudioSepError, match="no CUDA GPU"):
         load_separator(small_model(), device="cuda")

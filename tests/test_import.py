@@ -78,3 +78,16 @@ def test_the_graph_sees_a_cycle_when_there_is_one():
     # The edge the redesign removed: models -> official (and official imports models).
     assert "asteroid_audiosep.models" in graph["asteroid_audiosep.official"]
     assert "asteroid_audiosep.official" not in graph["asteroid_audiosep.models.audiosep"]
+
+
+def test_no_test_module_imports_another():
+    """Shared fixtures live in conftest.py, shared helpers in tests/helpers.py."""
+    import re
+    from pathlib import Path
+
+    offenders = []
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        for line in path.read_text().splitlines():
+            if re.match(r"\s*(from|import)\s+(test_\w+|conftest)\b", line):
+                offenders.append(f"{path.name}: {line.strip()}")
+    assert not offenders, offenders

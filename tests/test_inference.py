@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import small_model_args
-from test_inference_fused import nontrivial
+from helpers import DEEP_ARGS, nontrivial
 
 import asteroid_audiosep
 from asteroid_audiosep import AudioSep, AudioSepError, api
@@ -24,12 +23,8 @@ from asteroid_audiosep.stream import (
     resampled_length,
 )
 
+
 #: A small model with the released pooling depth (time pooled by 32, 0.32 s grid at 16 kHz).
-DEEP_ARGS = small_model_args(
-    n_fft=512, hop_length=160, channels=[8, 8, 16, 16, 16, 16], pool_sizes=[[2, 2]] * 5 + [[1, 2]]
-)
-
-
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     threads = torch.get_num_threads()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import small_model_args
+from helpers import nontrivial, small_model_args
 
 from asteroid_audiosep import AudioSep
 from asteroid_audiosep.masknn import fused
@@ -17,22 +17,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def nontrivial(model: AudioSep, seed: int = 0) -> AudioSep:
-    """Random BatchNorm statistics and affine parameters (some negative scales), random FiLM."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                n = mod.num_features
-                mod.running_mean.copy_(0.3 * torch.randn(n, generator=g))
-                mod.running_var.copy_(0.2 + torch.rand(n, generator=g))
-                mod.weight.copy_(torch.randn(n, generator=g))
-                mod.bias.copy_(0.3 * torch.randn(n, generator=g))
-            elif isinstance(mod, torch.nn.Linear):
-                mod.weight.copy_(0.2 * torch.randn(mod.weight.shape, generator=g))
-    return model
 
 
 def both_paths(model, wav, condition):

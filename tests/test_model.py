@@ -4,7 +4,7 @@ import pytest
 import torch
 from asteroid.models import BaseModel
 from asteroid.models import get as asteroid_get
-from conftest import small_model_args
+from helpers import small_model_args
 
 from asteroid_audiosep import AudioSep, AudioSepError
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder

@@ -4,49 +4,11 @@ import pytest
 import soundfile as sf
 import torch
 import torch.nn.functional as F
+from helpers import BandEncoder, TextOnly
 
 from asteroid_audiosep import AudioSepError, Query
 from asteroid_audiosep.audio import resample
-from asteroid_audiosep.encoders import QueryEncoder
 from asteroid_audiosep.queries import embed_queries, load_queries_file, parse_audio_argument, parse_span
-
-
-class BandEncoder(QueryEncoder):
-    """A stand-in with an audio tower: log energies of 16 frequency bands at 16 kHz (normalised),
-    and a fixed table of text embeddings."""
-
-    embed_dim = 16
-
-    def __init__(self):
-        super().__init__()
-        self.texts = {"dog": F.normalize(torch.arange(16.0), dim=0), "cat": F.normalize(torch.ones(16), dim=0)}
-        self.audio_calls = []
-
-    def _embed_text(self, texts):
-        return torch.stack([self.texts[t] for t in texts])
-
-    @property
-    def has_audio_tower(self):
-        return True
-
-    def encode_audio(self, wav, sample_rate):
-        self.audio_calls.append(tuple(wav.shape))
-        wav = resample(wav.float(), int(sample_rate), 16000)
-        spec = torch.stft(wav, 512, 256, window=torch.hann_window(512), return_complex=True).abs().pow(2)
-        bands = spec[:, :256].reshape(wav.shape[0], 16, 16, -1).sum(dim=(2, 3))
-        return F.normalize(torch.log(bands + 1e-6) + 20, dim=-1)
-
-    def spec(self):
-        return {"type": "band"}
-
-
-class TextOnly(BandEncoder):
-    @property
-    def has_audio_tower(self):
-        return False
-
-    def spec(self):
-        return {"type": "sentence"}
 
 
 def chirp(seconds, rate, f0=300.0, f1=3000.0, seed=0):
@@ -122,7 +84,7 @@ def test_bad_queries_fail_with_one_clear_error(tmp_path):
         embed_queries(TextOnly(), [Query.span(0, 1)])
     with pytest.raises(AudioSepError, match=r"cannot embed image queries.*clip"):
         embed_queries(enc, [Query.image("dog.jpg")])
-    with pytest.raises(AudioSepError, match="empty text query"):
+    with pytest.raises(AudioSepError, match="empty string"):
         Query.text("  ")
 
 
