@@ -25,7 +25,7 @@ from .devices import resolve_device
 from .encoders import PrecomputedQueryEncoder
 from .errors import AudioSepError
 from .models import AudioSep
-from .outputs import MODES, OutputPlanner, query_slug
+from .outputs import MODES, OutputPlanner, query_slug, record_outputs
 from .pipeline import FileJob, FilePipeline, FileResult, SeparationReport
 from .queries import Query, QueryLike, as_queries, embed_queries
 from .stream import TensorSignal
@@ -232,27 +232,40 @@ def separate_waveform(
 
 # ---------------------------------------------------------------------------- files
 def _collect_inputs(
-    inputs: Sequence[PathLike], outdir: Optional[Path]
+    inputs: Sequence[PathLike], is_output
 ) -> List[Tuple[Path, Path, Optional[str]]]:
-    """``(file, relative output folder, error)`` per input; folders are searched recursively."""
+    """``(file, relative output folder, error)`` per input; folders are searched recursively.
+
+    Files this tool wrote (listed in their folder's output manifest, or named like an output of
+    this run's queries) are never inputs, so ``-o`` may be an input folder.
+
+    Raises:
+        AudioSepError: no audio file at all (naming the folders searched and the extensions).
+    """
+    from .outputs import read_manifest
+
     found: List[Tuple[Path, Path, Optional[str]]] = []
-    out_resolved = outdir.resolve() if outdir is not None else None
+    folders = []
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            files = sorted(
-                p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-            )
-            for path in files:
-                if out_resolved is not None and out_resolved in path.resolve().parents:
-                    continue  # earlier outputs inside the searched folder are not inputs
+            folders.append(item)
+            manifests: dict = {}
+            for path in sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS):
+                if path.parent not in manifests:
+                    manifests[path.parent] = read_manifest(path.parent)
+                if path.name in manifests[path.parent] or is_output(path):
+                    continue  # an output of this tool, not an input
                 found.append((path, path.parent.relative_to(item), None))
-            if not files:
-                log.warning("no audio files found in folder %s", item)
         elif item.exists():
             found.append((item, Path("."), None))
         else:
             found.append((item, Path("."), f"no such file or folder: {item}"))
+    if not found:
+        raise AudioSepError(
+            f"no audio file found in {', '.join(map(str, folders))} (searched recursively for "
+            f"{', '.join(AUDIO_EXTENSIONS)}; earlier outputs of this tool are not inputs)"
+        )
     return found
 
 
@@ -272,12 +285,15 @@ def separate(
     query_embeddings: Optional[Union[PathLike, torch.Tensor]] = None,
     progress: bool = True,
     whole_seconds: Optional[float] = None,
+    format: str = "same",
+    subtype: Optional[str] = None,
 ) -> SeparationReport:
     """Separate the sounds that queries describe from audio files and folders.
 
     Every file is streamed chunk by chunk (memory does not grow with its length), resampled to
     the model's rate and back, each channel separated (batched); the outputs have the input's
-    length, rate and channels and are written atomically as 32-bit float WAV. Reading and
+    length, rate and channels, and by default its container and sample format (see ``format``);
+    they are written atomically. Reading and
     writing run in threads beside the network.
 
     Args:
@@ -303,6 +319,11 @@ def separate(
         progress: show progress (files, or the chunks of a lone file).
         whole_seconds: files up to this long run in one forward (default: up to one chunk
             plus its context); raise it where memory allows.
+        format: ``"same"`` (WAV stays WAV, FLAC stays FLAC, other containers become FLAC),
+            ``"wav"`` or ``"flac"``; RF64 is used where a WAV would pass 4 GiB.
+        subtype: the sample format (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``); default: the
+            input's when it is 16/24-bit PCM, else float (24-bit in FLAC). Integer outputs that
+            would clip are scaled down with a warning.
 
     Returns:
         A :class:`SeparationReport`; ``report.ok`` is False when a file failed.
@@ -320,7 +341,9 @@ def separate(
         raise AudioSepError("no input given: name audio files or folders")
     items = as_queries(queries)
     outdir = Path(outdir) if outdir is not None else None
-    files = _collect_inputs(inputs, outdir)
+    labels = list(dict.fromkeys(q.label for q in items))
+    naming = OutputPlanner(labels, mode, outdir, overwrite, [], format, subtype)
+    files = _collect_inputs(inputs, naming.is_output_name)  # before the model: fail fast
     model = load_separator(model, device, None if given else query_embeddings)
     queries, conditions = query_conditions(model, items, query_embeddings if given else None)
     per_input = None if given else _file_conditions(model, items)
@@ -334,7 +357,7 @@ def separate(
         whole_seconds,
     )
     existing = [p for p, _, _ in files if p.exists()]
-    planner = OutputPlanner(queries, mode, outdir, overwrite, existing)
+    planner = OutputPlanner(queries, mode, outdir, overwrite, existing, format, subtype)
     results: List[FileResult] = []
     jobs: List[FileJob] = []
     for path, rel, error in files:
@@ -348,9 +371,12 @@ def separate(
             result.fail(err)
             continue
         if outputs:
-            jobs.append(FileJob(result, outputs, conditions=per_input))
+            jobs.append(FileJob(result, outputs, conditions=per_input, out_format=planner.formats[path]))
         else:
             result.status = "skipped"
             log.info("skipped %s: its outputs exist (use --overwrite to redo them)", path)
-    FilePipeline(separator, progress=progress).run(jobs)
+    try:
+        FilePipeline(separator, progress=progress).run(jobs)
+    finally:
+        record_outputs(p for r in results for p in r.outputs)
     return SeparationReport(results, time.perf_counter() - start_time)

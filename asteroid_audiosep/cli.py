@@ -92,6 +92,8 @@ def _separate(args: argparse.Namespace) -> int:
         context_seconds=args.context_seconds,
         batch_size=args.batch_size,
         whole_seconds=args.whole_seconds,
+        format=args.format,
+        subtype=args.subtype,
         query_embeddings=args.query_embeddings,
         progress=not args.quiet,
     )
@@ -108,8 +110,8 @@ def add_separate_parser(subparsers) -> None:
         "separate",
         help="separate the sounds that text queries describe from audio files or folders",
         description="Separate the sound each --query describes from every input (files, or "
-        "folders searched recursively) and write OUTDIR/<stem>__<query>.wav with the input's "
-        "length, rate and channels. Files of any length are streamed in seam-free chunks; all "
+        "folders searched recursively) and write OUTDIR/<stem>__<query>.<ext> with the input's "
+        "length, rate, channels and format. Files of any length are streamed in seam-free chunks; all "
         "queries run in one pass. Exit status 1 when a file failed (the others are still "
         "written), 2 for errors that concern every file (query, model).",
     )
@@ -188,6 +190,12 @@ def add_separate_parser(subparsers) -> None:
         help="most (query, chunk, channel) items per network call; larger values batch "
         "equal-length chunks and short files, for GPUs (default: one chunk's items)",
     )
+    p.add_argument("--format", choices=["same", "wav", "flac"], default="same",
+                   help="output container: same (WAV stays WAV, FLAC stays FLAC, others become FLAC; "
+                   "default), wav (RF64 beyond 4 GiB) or flac")
+    p.add_argument("--subtype", help="sample format: PCM_16, PCM_24, FLOAT... (default: the input's when it "
+                   "is 16/24-bit PCM, else float; 24-bit in FLAC); integer outputs that would clip are "
+                   "scaled down with a warning")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_separate)
 

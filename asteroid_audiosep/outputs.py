@@ -9,24 +9,85 @@ complete.
 """
 
 import contextlib
+import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
+import numpy as np
 import soundfile as sf
 import torch
 
 from .errors import AudioSepError
 from .fileio import atomic_write
 
-__all__ = ["MODES", "OutputSpec", "OutputPlanner", "OutputWriter", "query_slug", "unique_slugs"]
+__all__ = ["FORMATS", "MODES", "OutputFormat", "OutputSpec", "OutputPlanner", "OutputWriter", "choose_format",
+           "query_slug", "record_outputs", "read_manifest", "unique_slugs"]
+
+log = logging.getLogger("asteroid_audiosep")
 
 #: What to write per query: the target, the residual (mixture minus target), or both.
 MODES = ("target", "remove", "both")
 _MAX_SLUG = 60
 _MAX_WAV_BYTES = (1 << 32) - (1 << 20)  # beyond this, RIFF/WAV sizes overflow: write RF64
+
+
+#: ``format=`` choices: the input's container where it can hold the result, or a fixed one.
+FORMATS = ("same", "wav", "flac")
+_INTEGER = ("PCM_16", "PCM_24")  # lossless integer formats kept as they are
+_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+MANIFEST = ".asteroid_audiosep_outputs"  # the outputs this tool wrote into a folder, one per line
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How an output file is written: container (``WAV``, ``RF64``, ``FLAC``), subtype and
+    file extension."""
+
+    container: str
+    subtype: str
+    extension: str
+
+    @property
+    def integer(self) -> bool:
+        return self.subtype.startswith("PCM")
+
+
+def choose_format(in_format: Optional[str], in_subtype: Optional[str], fmt: str = "same",
+                  subtype: Optional[str] = None, frames: int = 0, channels: int = 1) -> OutputFormat:
+    """The output format for an input of ``in_format``/``in_subtype`` (soundfile's names;
+    ``None`` for in-memory audio).
+
+    ``fmt="same"``: WAV stays WAV, FLAC stays FLAC, anything else (OGG, MP3, AIFF, ...) becomes
+    FLAC. The sample format is the input's when it is 16- or 24-bit PCM (lossless to keep),
+    32-bit float otherwise (24-bit PCM in FLAC, which holds no float). ``subtype`` overrides it.
+    A WAV that would pass 4 GiB is written as RF64.
+
+    Raises:
+        AudioSepError: an unknown ``fmt`` or a subtype the container cannot hold.
+    """
+    if fmt not in FORMATS:
+        raise AudioSepError(f"format must be one of {FORMATS}, got {fmt!r}")
+    in_format = (in_format or "").upper()
+    if fmt != "same":
+        container = fmt.upper()
+    else:
+        container = "WAV" if in_format in ("WAV", "RF64", "WAVEX", "") else "FLAC"
+    if subtype is None:
+        if in_subtype in _INTEGER:
+            subtype = in_subtype
+        else:
+            subtype = "PCM_24" if container == "FLAC" else "FLOAT"
+    subtype = str(subtype).upper()
+    if not sf.check_format(container, subtype):
+        raise AudioSepError(f"a {container} file cannot hold {subtype} samples: choose another --subtype "
+                            f"({', '.join(sorted(sf.available_subtypes(container)))})")
+    if container == "WAV" and frames * channels * _BYTES.get(subtype, 4) > _MAX_WAV_BYTES:
+        container = "RF64"  # a plain WAV cannot hold more than 4 GiB
+    return OutputFormat(container, subtype, ".flac" if container == "FLAC" else ".wav")
 
 
 def query_slug(query: str) -> str:
@@ -67,11 +128,13 @@ class OutputPlanner:
     """Names the outputs of each input and decides which to write.
 
     Args:
-        queries: the queries, in order (their slugs name the files).
+        queries: the queries' labels, in order (their slugs name the files).
         mode: one of :data:`MODES`.
         outdir: output folder; None writes next to each input.
         overwrite: rewrite existing outputs (never an input file).
-        inputs: every input file of the run (no output may replace one).
+        inputs: every input file of the run (no output may replace one; inputs whose names
+            differ only by extension keep it in their outputs' names: ``clip.ogg__siren.flac``).
+        fmt, subtype: see :func:`choose_format`.
     """
 
     def __init__(
@@ -81,27 +144,45 @@ class OutputPlanner:
         outdir: Optional[Path],
         overwrite: bool,
         inputs: Iterable[Path],
+        fmt: str = "same",
+        subtype: Optional[str] = None,
     ):
         if mode not in MODES:
             raise AudioSepError(f"mode must be one of {MODES}, got {mode!r}")
+        choose_format("WAV", "FLOAT", fmt, subtype if subtype is None or fmt != "same" else None)
         self.slugs = unique_slugs(queries)
         self.mode = mode
         self.outdir = Path(outdir) if outdir is not None else None
         self.overwrite = overwrite
-        self.inputs = {Path(p).resolve() for p in inputs}
+        self.fmt, self.subtype = fmt, subtype
+        inputs = [Path(p) for p in inputs]
+        self.inputs = {p.resolve() for p in inputs}
+        stems: Dict[tuple, int] = {}
+        for p in inputs:
+            stems[(p.parent.resolve(), p.stem)] = stems.get((p.parent.resolve(), p.stem), 0) + 1
+        self._shared_stems = {key for key, n in stems.items() if n > 1}
         self.claimed: Dict[Path, Path] = {}
+        self.formats: Dict[Path, OutputFormat] = {}
 
-    def names(self, path: Path, folder: Path) -> List[OutputSpec]:
+    def output_stem(self, path: Path) -> str:
+        """``clip`` for ``clip.wav``; ``clip.ogg`` when another input is ``clip.mp3``."""
+        return path.name if (path.parent.resolve(), path.stem) in self._shared_stems else path.stem
+
+    def names(self, path: Path, folder: Path, extension: str = ".wav") -> List[OutputSpec]:
         """Every output of ``path`` written into ``folder``."""
         specs = []
+        stem = self.output_stem(path)
         for q, slug in enumerate(self.slugs):
             if self.mode in ("target", "both"):
-                specs.append(OutputSpec("target", q, folder / f"{path.stem}__{slug}.wav"))
+                specs.append(OutputSpec("target", q, folder / f"{stem}__{slug}{extension}"))
             if self.mode in ("remove", "both"):
-                specs.append(
-                    OutputSpec("residual", q, folder / f"{path.stem}__{slug}__residual.wav")
-                )
+                specs.append(OutputSpec("residual", q, folder / f"{stem}__{slug}__residual{extension}"))
         return specs
+
+    def is_output_name(self, path: Path) -> bool:
+        """Whether ``path`` is named like an output of this run's queries."""
+        stem = Path(path).stem
+        return any(stem.endswith(f"__{slug}") or stem.endswith(f"__{slug}__residual") for slug in self.slugs)
 
     def plan(self, path: Path, rel: Path = Path(".")) -> List[OutputSpec]:
         """The outputs to write for input ``path`` (empty: all exist, skip it).
@@ -111,10 +192,21 @@ class OutputPlanner:
             rel: its folder relative to the searched input folder (kept under ``outdir``).
 
         Raises:
-            AudioSepError: an output would overwrite an input file or another input's output.
+            AudioSepError: an unreadable input, or an output would overwrite an input file or
+                another input's output.
         """
+        from .audio import audio_info
+
+        try:
+            info = audio_info(path)
+        except AudioSepError:
+            raise
+        except Exception as err:
+            raise AudioSepError(f"cannot read {path}: {err}") from err
+        out_format = choose_format(info.format, info.subtype, self.fmt, self.subtype, info.frames, info.channels)
+        self.formats[Path(path)] = out_format
         folder = (self.outdir / rel) if self.outdir is not None else path.parent
-        specs = self.names(path, folder)
+        specs = self.names(path, folder, out_format.extension)
         for spec in specs:
             resolved = spec.path.resolve()
             if resolved in self.inputs:
@@ -132,32 +224,67 @@ class OutputPlanner:
         return specs if self.overwrite else [s for s in specs if not s.path.exists()]
 
 
+def read_manifest(folder: Path) -> set:
+    """Names (relative to ``folder``) of the outputs this tool wrote there."""
+    path = Path(folder) / MANIFEST
+    try:
+        return {line for line in path.read_text(encoding="utf-8").splitlines() if line}
+    except OSError:
+        return set()
+
+
+def record_outputs(paths: Iterable[Path]) -> None:
+    """Add written outputs to their folders' manifests (so that they are never read as inputs)."""
+    from .fileio import write_text_atomic
+
+    by_folder: Dict[Path, set] = {}
+    for path in paths:
+        by_folder.setdefault(Path(path).parent, set()).add(Path(path).name)
+    for folder, names in by_folder.items():
+        known = read_manifest(folder)
+        if not names <= known:
+            write_text_atomic(folder / MANIFEST, "".join(f"{n}\n" for n in sorted(known | names)))
+
+
 class OutputWriter:
-    """One input's outputs, written block by block as 32-bit float WAV, renamed when complete.
+    """One input's outputs, written block by block, renamed into place when complete.
+
+    Blocks go to temporary 32-bit float files; an output in another format (16/24-bit PCM,
+    FLAC) is encoded from it at :meth:`commit`. An integer output whose samples would pass full
+    scale is scaled down to fit (peak -0.1 dBFS) with a warning, never clipped.
 
     Args:
         specs: the files to write.
         rate: their sample rate.
         channels: their channel count.
         frames: their length (RF64 instead of WAV beyond 4 GiB).
+        out_format: the final format (default: 32-bit float WAV).
 
     Raises:
         AudioSepError: an output folder cannot be created or written to.
     """
 
-    def __init__(self, specs: Sequence[OutputSpec], rate: int, channels: int, frames: int):
+    def __init__(self, specs: Sequence[OutputSpec], rate: int, channels: int, frames: int,
+                 out_format: Optional[OutputFormat] = None):
         self.specs = list(specs)
+        self.rate, self.channels = rate, channels
+        self.format = out_format or choose_format("WAV", "FLOAT", "wav", None, frames, channels)
+        self.peaks = [0.0] * len(self.specs)
+        self.warnings: List[str] = []
         self._stack = contextlib.ExitStack()
         self._files: List[sf.SoundFile] = []
-        fmt = "RF64" if frames * channels * 4 > _MAX_WAV_BYTES else "WAV"
+        self._tmps: List[str] = []
+        self._direct = self.format.subtype == "FLOAT" and self.format.container in ("WAV", "RF64")
+        raw = self.format.container if self._direct else ("RF64" if frames * channels * 4 > _MAX_WAV_BYTES
+                                                           else "WAV")
         try:
             for spec in self.specs:
                 tmp = self._stack.enter_context(atomic_write(spec.path, mode=None))
-                self._files.append(
-                    sf.SoundFile(
-                        tmp, "w", samplerate=rate, channels=channels, subtype="FLOAT", format=fmt
-                    )
-                )
+                if not self._direct:  # the float data goes beside it (hidden), encoded at commit
+                    tmp = tmp + ".f32.wav"
+                self._tmps.append(tmp)
+                self._files.append(sf.SoundFile(tmp, "w", samplerate=rate, channels=channels,
+                                                subtype="FLOAT", format=raw))
         except Exception as err:
             folder = self.specs[len(self._files)].path.parent
             self.abort(err)
@@ -165,20 +292,45 @@ class OutputWriter:
 
     def write(self, targets: torch.Tensor, mixture: torch.Tensor) -> None:
         """Append a block: ``targets`` (queries, channels, time), ``mixture`` (channels, time)."""
-        for spec, handle in zip(self.specs, self._files):
+        for k, (spec, handle) in enumerate(zip(self.specs, self._files)):
             block = targets[spec.query]
             if spec.kind == "residual":
                 block = mixture - block
+            data = block.detach().cpu().float().numpy().T
+            if data.size:
+                self.peaks[k] = max(self.peaks[k], float(abs(data).max()))
             try:
-                handle.write(block.detach().cpu().float().numpy().T)
+                handle.write(data)
             except Exception as err:
                 raise AudioSepError(f"cannot write {spec.path}: {err}") from err
+
+    def _encode(self, k: int) -> None:
+        """Float temporary -> the final temporary in the output format (scaled if it would clip)."""
+        spec, source = self.specs[k], self._tmps[k]
+        final = source[: -len(".f32.wav")]
+        gain = 1.0
+        if self.format.integer and self.peaks[k] > 1.0:
+            gain = 0.99 / self.peaks[k]
+            message = (f"{spec.path}: its peak ({self.peaks[k]:.3f}) exceeds full scale for {self.format.subtype}; "
+                       f"scaled by {20 * np.log10(gain):.2f} dB instead of clipping (use --subtype FLOAT to keep "
+                       "the level)")
+            self.warnings.append(message)
+            log.warning(message)
+        with sf.SoundFile(source) as src, sf.SoundFile(final, "w", samplerate=self.rate, channels=self.channels,
+                                                         subtype=self.format.subtype,
+                                                         format=self.format.container) as dst:
+            for block in src.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+                dst.write(block * gain if gain != 1.0 else block)
+        os.unlink(source)
 
     def commit(self) -> List[Path]:
         """Close the files and rename them into place; returns their paths."""
         try:
             for handle in self._files:
                 handle.close()
+            if not self._direct:
+                for k in range(len(self.specs)):
+                    self._encode(k)
             self._stack.close()
         except Exception as err:
             self.abort(err)
@@ -190,5 +342,9 @@ class OutputWriter:
         for handle in self._files:
             with contextlib.suppress(Exception):
                 handle.close()
+        if not self._direct:
+            for tmp in self._tmps:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         error = error or AudioSepError("aborted")
         self._stack.__exit__(type(error), error, error.__traceback__)

@@ -22,7 +22,7 @@ import torch
 
 from .apply import ChunkedSeparator
 from .errors import AudioSepError
-from .outputs import OutputSpec, OutputWriter
+from .outputs import OutputFormat, OutputSpec, OutputWriter
 from .progress import progress as progress_display
 from .stream import AudioFileSignal
 
@@ -109,6 +109,7 @@ class FileJob:
     result: FileResult
     outputs: List[OutputSpec]
     conditions: Optional[Callable[[Any], torch.Tensor]] = None
+    out_format: Optional[OutputFormat] = None
     writer: Optional[OutputWriter] = None
     silent: bool = True
     started: float = 0.0
@@ -227,7 +228,7 @@ class FilePipeline:
                         self._bar.reset(total=len(plan))
                     own = job.conditions(signal) if job.conditions is not None else None
                     job.writer = OutputWriter(
-                        job.outputs, signal.rate, signal.channels, signal.frames
+                        job.outputs, signal.rate, signal.channels, signal.frames, job.out_format
                     )
                     for chunk in plan:
                         segment = separator.read(signal, plan, chunk)
@@ -318,6 +319,7 @@ class FilePipeline:
         result = job.result
         writer, job.writer = job.writer, None
         result.outputs = writer.commit()
+        result.warnings.extend(writer.warnings)
         result.seconds = time.perf_counter() - job.started
         log.info("%s -> %s", result.input, ", ".join(str(p) for p in result.outputs))
         if job.silent:
