@@ -7,6 +7,7 @@ Set ``AUDIOSEP_DEMO_SCREENSHOT=docs/demo.png`` to refresh the README's screensho
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def server(files, tmp_path_factory):
                 time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)  # as Ctrl+C: the server closes and removes its outputs
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -104,7 +105,7 @@ def browser():
     os.environ["SE_AVOID_STATS"] = "true"  # selenium's own usage statistics
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1250",
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1450",
                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
                 "--autoplay-policy=no-user-gesture-required"):
         options.add_argument(arg)
@@ -218,6 +219,6 @@ def _save_screenshot(driver, path: Path) -> None:
     from PIL import Image
 
     image = Image.open(BytesIO(driver.get_screenshot_as_png())).convert("RGB")
-    image = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.LANCZOS)
+    image = image.resize((image.width * 2 // 3, image.height * 2 // 3), Image.LANCZOS)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.quantize(colors=256).save(path, optimize=True)
