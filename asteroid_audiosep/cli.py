@@ -200,8 +200,23 @@ def add_separate_parser(subparsers) -> None:
     p.set_defaults(func=_separate)
 
 
+def add_demo_parser(subparsers) -> None:
+    from .demo import add_demo_arguments, run_demo
+
+    p = subparsers.add_parser(
+        "demo",
+        help="a local web page to try separation (upload or record, type queries, listen)",
+        description="Serve a web page (Gradio, the 'demo' extra) on which to upload or record "
+        "audio, type what to separate and hear, see and download the separated sound and the "
+        "residual. It runs what `separate` runs, binds to 127.0.0.1 by default and never opens "
+        "a public share link.",
+    )
+    add_demo_arguments(p)
+    p.set_defaults(func=run_demo)
+
+
 #: Sub-command registrars, in help order. Each adds one sub-parser with `func` set.
-SUBCOMMANDS = [add_convert_parser, add_separate_parser]
+SUBCOMMANDS = [add_convert_parser, add_separate_parser, add_demo_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

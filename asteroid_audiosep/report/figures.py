@@ -1,5 +1,5 @@
 """Report figures on matplotlib's Agg canvas (pyplot's global backend is never touched):
-mixture / target / estimate spectrograms as the paper's Fig. 2, per-class SDRi bars."""
+spectrogram rows on one colour scale (the paper's Fig. 2, the demo page), per-class SDRi bars."""
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +87,6 @@ def plot_spectrograms(example: SpectrogramExample, path: PathLike) -> Path:
     Raises:
         AudioSepError: unreadable audio, different rates or lengths, missing sample rate.
     """
-    from scipy.signal import stft
-
     signals = []
     for what in ("mixture", "target", "estimate"):
         signals.append(_mono(getattr(example, what), example.sample_rate, what))
@@ -103,24 +101,57 @@ def plot_spectrograms(example: SpectrogramExample, path: PathLike) -> Path:
             f"{sorted(lengths)}"
         )
     mixture, target, estimate = (x for x, _ in signals)
+    improvement = float(sdri(target, estimate, mixture))
+    query = f' - "{example.query}"' if example.query else ""
+    title = f"{example.dataset} / {example.item_id}{query} - SDRi {improvement:.2f} dB"
+    return plot_spectrogram_row([mixture, target, estimate], ("Mixture", "Target", "Estimate"), rate, path,
+                                title=title)
+
+
+def log_spectrogram(x: np.ndarray, rate: int):
+    """``(freqs, times, dB)``: the log-magnitude STFT of a mono signal (about 64 ms windows)."""
+    from scipy.signal import stft
+
     n_fft = 1 << max(round(0.064 * rate) - 1, 1).bit_length()  # about 64 ms
-    spectra = []
-    for x in (mixture, target, estimate):
-        freqs, times, z = stft(x, fs=rate, nperseg=min(n_fft, x.size), noverlap=None)
-        spectra.append(20 * np.log10(np.abs(z) + 1e-10))
-    top = spectra[0].max()
-    fig = _new_figure(12.0, 3.6)
-    axes = fig.subplots(1, 3, sharey=True)
-    for ax, spectrum, title in zip(axes, spectra, ("Mixture", "Target", "Estimate")):
+    freqs, times, z = stft(x, fs=rate, nperseg=min(n_fft, x.size), noverlap=None)
+    return freqs, times, 20 * np.log10(np.abs(z) + 1e-10)
+
+
+def plot_spectrogram_row(
+    signals,
+    titles,
+    rate: int,
+    path: PathLike,
+    top: Optional[float] = None,
+    title: str = "",
+) -> Path:
+    """Log-magnitude spectrograms of mono signals side by side, on one colour scale.
+
+    Args:
+        signals: mono float arrays at ``rate``.
+        titles: one panel title per signal.
+        rate: their sample rate.
+        path: the PNG to write.
+        top: the scale's top in dB (default: the first signal's peak); it spans 80 dB.
+        title: the figure's title.
+
+    Returns:
+        ``path``.
+    """
+    spectra = [log_spectrogram(np.asarray(x, dtype=np.float64), rate) for x in signals]
+    if top is None:
+        top = spectra[0][2].max()
+    fig = _new_figure(4.0 * len(spectra), 3.6)
+    axes = np.atleast_1d(fig.subplots(1, len(spectra), sharey=True))
+    for ax, (freqs, times, spectrum), panel in zip(axes, spectra, titles):
         image = ax.pcolormesh(times, freqs / 1000.0, spectrum, vmin=top - 80.0, vmax=top,
                               cmap="magma", shading="auto", rasterized=True)
-        ax.set_title(title)
+        ax.set_title(panel)
         ax.set_xlabel("Time (s)")
     axes[0].set_ylabel("Frequency (kHz)")
     fig.colorbar(image, ax=list(axes), label="dB")
-    improvement = float(sdri(target, estimate, mixture))
-    query = f' - "{example.query}"' if example.query else ""
-    fig.suptitle(f"{example.dataset} / {example.item_id}{query} - SDRi {improvement:.2f} dB")
+    if title:
+        fig.suptitle(title)
     return _save_png(fig, Path(path))
 
 
