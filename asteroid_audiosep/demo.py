@@ -18,9 +18,10 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .api import _unique_slugs, load_separator, separate_waveform
+from .api import load_separator, separate_waveform
 from .audio import audio_info, load_audio, save_audio
 from .errors import AudioSepError
+from .outputs import unique_slugs
 
 log = logging.getLogger("asteroid_audiosep")
 
@@ -170,7 +171,7 @@ class DemoSeparator:
         top = log_spectrogram(mono, rate)[2].max()
         spectrum = plot_spectrogram_row([mono], ["Input"], rate, folder / "input.png", top=top)
         outputs = []
-        for query, slug, target in zip(queries, _unique_slugs(queries), targets):
+        for query, slug, target in zip(queries, unique_slugs(queries), targets):
             residual = wav - target
             name = f"{stem}__{slug}"
             outputs.append(

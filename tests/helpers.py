@@ -1,10 +1,12 @@
 """Helpers shared by the tests (plain functions and constants; fixtures live in conftest.py)."""
+import numpy as np
+import soundfile as sf
 import torch
 import torch.nn.functional as F
 
 from asteroid_audiosep import AudioSep
 from asteroid_audiosep.audio import resample
-from asteroid_audiosep.encoders import QueryEncoder
+from asteroid_audiosep.encoders import PrecomputedQueryEncoder, QueryEncoder
 
 
 def small_model_args(**overrides):
@@ -80,3 +82,28 @@ class TextOnly(BandEncoder):
 
     def spec(self):
         return {"type": "sentence"}
+
+
+#: The demo's tiny model: a few seconds of CPU per request.
+DEMO_ARGS = small_model_args(n_fft=512, hop_length=160, channels=[8, 8, 16, 16],
+                             pool_sizes=[[2, 2], [2, 2], [2, 2], [1, 2]])
+QUERIES = ("dog barking", "speech")
+
+
+def make_demo_package(root):
+    """A tiny randomly initialised model package and an embedding table of :data:`QUERIES`."""
+    torch.manual_seed(0)
+    model = nontrivial(AudioSep(**DEMO_ARGS))
+    torch.save(model.serialize(), root / "model.pth")
+    table = PrecomputedQueryEncoder(table={q: torch.randn(DEMO_ARGS["condition_dim"]) for q in QUERIES})
+    table.save(root / "queries.pt")
+    return root / "model.pth", root / "queries.pt"
+
+
+def make_demo_wav(path, seconds=1.5, rate=22050, channels=2):
+    """A test WAV (noise plus a tone) at another rate than the model's."""
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(0)
+    wav = 0.05 * rng.standard_normal((t.size, channels)) + 0.3 * np.sin(2 * np.pi * 440 * t)[:, None]
+    sf.write(path, wav.astype("float32"), rate, subtype="FLOAT")
+    return path

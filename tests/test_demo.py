@@ -7,37 +7,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import small_model_args
-from test_inference_fused import nontrivial
+from helpers import QUERIES, make_demo_package, make_demo_wav
 
-from asteroid_audiosep import AudioSep, AudioSepError, separate_waveform
+from asteroid_audiosep import AudioSepError, separate_waveform
 from asteroid_audiosep.cli import build_parser
 from asteroid_audiosep.demo import MAX_QUERIES, DemoSeparator, collect_queries, page_response
-from asteroid_audiosep.encoders import PrecomputedQueryEncoder
-
-#: The demo's tiny model: a few seconds of CPU per request.
-DEMO_ARGS = small_model_args(n_fft=512, hop_length=160, channels=[8, 8, 16, 16],
-                             pool_sizes=[[2, 2], [2, 2], [2, 2], [1, 2]])
-QUERIES = ("dog barking", "speech")
-
-
-def make_demo_package(root):
-    """A tiny randomly initialised model package and an embedding table of :data:`QUERIES`."""
-    torch.manual_seed(0)
-    model = nontrivial(AudioSep(**DEMO_ARGS))
-    torch.save(model.serialize(), root / "model.pth")
-    table = PrecomputedQueryEncoder(table={q: torch.randn(DEMO_ARGS["condition_dim"]) for q in QUERIES})
-    table.save(root / "queries.pt")
-    return root / "model.pth", root / "queries.pt"
-
-
-def make_demo_wav(path, seconds=1.5, rate=22050, channels=2):
-    """A test WAV (noise plus a tone) at another rate than the model's."""
-    t = np.arange(int(seconds * rate)) / rate
-    rng = np.random.default_rng(0)
-    wav = 0.05 * rng.standard_normal((t.size, channels)) + 0.3 * np.sin(2 * np.pi * 440 * t)[:, None]
-    sf.write(path, wav.astype("float32"), rate, subtype="FLOAT")
-    return path
 
 
 @pytest.fixture(scope="module")

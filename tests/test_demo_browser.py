@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_demo import QUERIES, make_demo_package, make_demo_wav
+from helpers import QUERIES, make_demo_package, make_demo_wav
 
 from asteroid_audiosep.api import load_separator, separate_waveform
 
