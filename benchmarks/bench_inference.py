@@ -622,6 +622,9 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.worker:
         sys.path.insert(0, str(REPO))
+        from asteroid_audiosep.cpu_memory import retain_freed_memory
+
+        retain_freed_memory()  # as the CLI does: the entry point makes the allocator choice
         print(json.dumps(WORKERS[arguments.worker](arguments)))
     else:
         main_driver(arguments)
