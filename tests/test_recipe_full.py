@@ -23,9 +23,42 @@ SHRUNKEN = [
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory, run_recipe):
+    """The shrunken recipe, run under umask 027 (a shared cluster's group-readable setting)."""
     root = tmp_path_factory.mktemp("recipe")
-    proc = run_recipe("--tag", "shrunken", *SHRUNKEN, root=root, relative=True)
+    old = os.umask(0o027)
+    try:
+        proc = run_recipe("--tag", "shrunken", *SHRUNKEN, root=root, relative=True)
+    finally:
+        os.umask(old)
     return root, root / "exp" / "mini_shrunken", proc
+
+
+def test_every_file_follows_the_umask_and_logs_are_plain_lines(experiment):
+    root, exp, _ = experiment
+    wrong = [f"{p.relative_to(root)} {oct(p.stat().st_mode & 0o777)}"
+             for p in (root / "exp").rglob("*") if p.is_file() and p.stat().st_mode & 0o777 != 0o640]
+    wrong += [f"{p.relative_to(root)} {oct(p.stat().st_mode & 0o777)}"
+              for p in (root / "data").rglob("*") if p.is_file() and p.stat().st_mode & 0o777 != 0o640]
+    assert not wrong, wrong[:20]
+    logs = sorted((exp / "log").glob("*.log"))
+    assert {p.stem for p in logs} >= {"data", "mixtures", "train", "eval", "report"}
+    for log in logs:
+        text = log.read_text()
+        assert "\r" not in text, log.name
+        longest = max((len(line) for line in text.splitlines()), default=0)
+        assert longest <= 500, (log.name, longest)
+    assert re.search(r"train: \d+/20 step \(\d+%\)", (exp / "log" / "train.log").read_text())
+
+
+def test_a_second_experiment_starts_at_stage_2_on_prepared_data(experiment, run_recipe):
+    root, _, _ = experiment
+    before = {p: p.stat().st_mtime_ns for p in (root / "data").rglob("*") if p.is_file()}
+    proc = run_recipe("--tag", "t2", *SHRUNKEN, "--stage", "2", "--stop_stage", "3", "--training.max_steps", "5",
+                      root=root, relative=True)
+    exp2 = root / "exp" / "mini_t2"
+    assert (exp2 / "best_model.pth").is_file() and (exp2 / "eval" / "summary.csv").is_file()
+    assert "Stage 0" not in proc.stdout and "Stage 1" not in proc.stdout
+    assert {p: p.stat().st_mtime_ns for p in (root / "data").rglob("*") if p.is_file()} == before
 
 
 def test_all_stages_run_and_the_report_has_numbers(experiment):
