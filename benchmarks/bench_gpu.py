@@ -201,10 +201,9 @@ class Results:
             return None
 
     def write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.doc, indent=1, default=str) + "\n")
-        os.replace(tmp, self.path)
+        from asteroid_audiosep.fileio import write_text_atomic
+
+        write_text_atomic(self.path, json.dumps(self.doc, indent=1, default=str) + "\n")
 
 
 # ---------------------------------------------------------------------------- parity
