@@ -17,7 +17,7 @@ from ..progress import progress
 
 from ..audio import AUDIO_EXTENSIONS, load_audio, resample
 from ..errors import AudioSepError
-from ..fileio import default_mode
+from ..fileio import atomic_write
 from .datafile import datafile_infos, read_datafile, write_json_atomic
 from .datasets import crop_or_pad
 
@@ -74,18 +74,18 @@ def write_shards(
     out_dir.mkdir(parents=True, exist_ok=True)
     shards: List[Dict[str, Any]] = []
     paths: List[Path] = []
-    writer, tmp, count, skipped = None, None, 0, 0
+    writer, shard, count, skipped = None, None, 0, 0
 
     def close_shard():
-        nonlocal writer, tmp
+        nonlocal writer, shard
         if writer is None:
             return
         writer.close()
+        shard.__exit__(None, None, None)  # renamed into place
         final = out_dir / f"{prefix}-{len(paths):06d}.tar"
-        os.replace(tmp, final)
         paths.append(final)
         shards.append({"url": final.name, "count": count})
-        writer, tmp = None, None
+        writer, shard = None, None
 
     try:
         for index, entry in enumerate(progress(entries, desc="writing shards", unit="clip")):
@@ -104,9 +104,8 @@ def write_shards(
                 skipped += 1
                 continue
             if writer is None:
-                fd, tmp = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tar.tmp", dir=out_dir)
-                os.chmod(tmp, default_mode())  # as the umask says, like every file written here
-                writer = wds.TarWriter(os.fdopen(fd, "wb"), encoder=False, mtime=0.0)
+                shard = atomic_write(out_dir / f"{prefix}-{len(paths):06d}.tar", "wb")
+                writer = wds.TarWriter(shard.__enter__(), encoder=False, mtime=0.0)
                 count = 0
             meta = {"captions": entry["captions"], "labels": entry["labels"], "wav": str(path), "index": index}
             writer.write({"__key__": f"{index:09d}", audio_key: audio, "json": json.dumps(meta).encode("utf-8")})
@@ -114,11 +113,11 @@ def write_shards(
             if count >= max_count:
                 close_shard()
         close_shard()
-    finally:
+    except BaseException as err:
         if writer is not None:
             writer.close()
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+            shard.__exit__(type(err), err, err.__traceback__)  # the partial shard is removed
+        raise
     if not paths:
         raise AudioSepError(f"no clip of {datafile} could be packed into shards")
     if skipped:
