@@ -256,3 +256,42 @@ def test_mini_picture_stream(tmp_path):
         assert Image.open(picture).size == (64, 64)
     again = add_picture_stream(out, seed=1, pictures_per_class=2)
     assert again["train"].read_text() == written["train"].read_text()
+
+
+@pytest.mark.slow
+def test_image_queried_training_runs_and_caches_pictures(tmp_path, caplog):
+    """A few steps of vision-queried training on a small mini corpus with its picture stream;
+    a clip whose video is missing falls back to text (skip_missing) with one counted warning."""
+    import os
+
+    from asteroid_audiosep.data.mini import generate_mini_corpus
+    from asteroid_audiosep.data.mini_pictures import add_picture_stream
+    from asteroid_audiosep.engine.pictures import PICTURE_CACHE_FILE
+    from asteroid_audiosep.engine.trainer import train
+
+    corpus = tmp_path / "mini"
+    generate_mini_corpus(corpus, seed=2, clips_per_class=(3, 1, 1), clip_seconds=(1.0, 1.5),
+                         classes=["siren", "rain", "flute"], speech_pairs=(0, 0))
+    add_picture_stream(corpus, seed=2, pictures_per_class=1)
+    victim = corpus / "video" / "train" / "rain" / "rain-000.mp4"
+    os.remove(victim)
+    conf = dict(
+        paths=dict(data_dir=str(corpus), exp_dir=str(tmp_path / "exp")),
+        data=dict(train_datafiles=["{data_dir}/train.json"], valid_list=None, sample_rate=8000,
+                  segment_seconds=1.0, mix_mode="equal_energy", skip_missing=True),
+        model=dict(n_fft=256, hop_length=128, channels=[4, 8], bottleneck_channels=8, pool_sizes=[[2, 2], [1, 2]],
+                   film_mode="gamma_beta", film_hidden_dim=8,
+                   query_encoder={"type": "clip", "model_name": "ViT-B-32", "pretrained": None, "seed": 0}),
+        training=dict(batch_size=4, num_workers=0, max_steps=2, lr=1e-3, warmup_steps=1, val_check_interval=2,
+                      checkpoint_every_n_steps=2, log_every_n_steps=1, progress_bar=False,
+                      use_text_ratio=0.5, query_modality="image"),
+    )
+    with caplog.at_level(logging.WARNING):
+        report = train(conf)
+    assert report["steps"] == 2
+    assert caplog.text.count("videos/images listed in") == 1 and "rain-000.mp4" in caplog.text
+    cache = torch.load(tmp_path / "exp" / PICTURE_CACHE_FILE, weights_only=False)
+    assert len(cache["embeddings"]) == 8 and cache["source"]["type"] == "clip"
+    conf["data"]["skip_missing"] = False
+    with pytest.raises(AudioSepError, match="rain-000.mp4"):
+        train(conf)
