@@ -128,5 +128,5 @@ def test_clip_text_tower_from_local_weights(tmp_path):
     assert emb.shape == (2, 512)
     assert torch.allclose(emb, expected, atol=1e-5)
     assert encoder.spec() == {"type": "clip", "model_name": "ViT-B-32", "pretrained": str(path), "embed_dim": 512}
-    with pytest.raises(AudioSepError, match="no audio tower"):
+    with pytest.raises(AudioSepError, match="cannot embed audio"):
         encoder.encode_audio(torch.randn(1, 100), 16000)

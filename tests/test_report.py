@@ -224,3 +224,26 @@ def test_user_errors(tmp_path, reference):
     with pytest.raises(AudioSepError, match="query types"):
         write_report(tmp_path, separation_results=results, query_types={"esc50": "labels"})
     assert not Path(tmp_path / "report.md").exists()
+
+
+def test_table5_has_the_papers_eight_systems_and_this_runs_rows(tmp_path):
+    from asteroid_audiosep.report.document import write_report
+    from asteroid_audiosep.report.supervision import supervision_table
+    from asteroid_audiosep.resources import __file__ as resources
+
+    paper = load_paper_results(Path(resources).parent / "paper_results.csv")
+    rows = pd.DataFrame([
+        {"id": f"{q}{k}", "dataset": "mini", "query_type": q, "sdr": 5.0 + k, "sdri": s + k, "si_sdr": 4.0 + k,
+         "class": "c"} for q, s in (("label", 8.0), ("image", 5.0)) for k in range(2)])
+    table = supervision_table(rows, paper, "clip", 0.5, "mini")
+    paper_rows = table[table["Source"] == "paper"]
+    assert len(paper_rows) == 8 and set(paper_rows["TR"]) == {0.0, 0.5, 0.75, 1.0}
+    clip05 = paper_rows[(paper_rows["Encoder"] == "CLIP") & (paper_rows["TR"] == 0.5)].iloc[0]
+    assert clip05["AudioSet SDRi"] == pytest.approx(7.28) and np.isnan(clip05["mini SDRi"])
+    ours = table[table["Source"] == "this run"].set_index("Query type")
+    assert ours.loc["image", "mini SDRi"] == pytest.approx(5.5) and ours.loc["label", "TR"] == 0.5
+    assert ours.loc["label", "Encoder"] == "CLIP"
+    report = write_report(tmp_path, separation_results=rows, paper_results=paper, supervision=("clip", 0.5))
+    assert "Table V:" in report.read_text() and (tmp_path / "tables" / "table5_supervision.csv").is_file()
+    write_report(tmp_path / "plain", separation_results=rows, paper_results=paper)
+    assert "Table V:" not in (tmp_path / "plain" / "report.md").read_text()

@@ -3,7 +3,9 @@
 The released format is ``{"data": [{"wav": path, "caption": text}, ...]}``. This module
 also accepts several captions per clip (``"caption"`` as a list of strings) and optional
 ``"labels"`` (a list of strings). Relative ``wav`` paths resolve against the datafile's
-folder, so a corpus folder can be moved as a whole. An optional top-level ``"infos"``
+folder, so a corpus folder can be moved as a whole. An entry may also carry the clip's
+picture stream: ``"video"`` (a video file) and/or ``"image"`` (a picture), relative paths
+resolved like ``wav`` (AudioSep-CLIP's vision-queried training). An optional top-level ``"infos"``
 object (dataset name, licences) is carried along; the released code ignores it.
 """
 import json
@@ -19,6 +21,9 @@ from ..fileio import atomic_write
 PathLike = Union[str, os.PathLike]
 
 logger = logging.getLogger(__name__)
+
+#: Optional entry keys holding a path of the clip's picture stream.
+PICTURE_KEYS = ("video", "image")
 
 
 def _as_string_list(value: Any, what: str, where: str) -> List[str]:
@@ -65,6 +70,14 @@ def normalize_entry(entry: Dict[str, Any], root: Optional[Path] = None, where: s
     if root is not None and not path.is_absolute():
         path = Path(os.path.normpath(root / path))
     out = {k: v for k, v in entry.items() if k not in ("wav", "caption", "captions", "labels")}
+    for key in PICTURE_KEYS:  # optional picture stream, resolved like ``wav``
+        if out.get(key):
+            if not isinstance(out[key], str):
+                raise AudioSepError(f"{where}: '{key}' must be a path, got {out[key]!r}")
+            picture = Path(out[key]).expanduser()
+            if root is not None and not picture.is_absolute():
+                picture = Path(os.path.normpath(root / picture))
+            out[key] = str(picture)
     out.update(wav=str(path), captions=captions, labels=labels)
     return out
 
@@ -125,6 +138,14 @@ def _entry_for_file(entry: Dict[str, Any], folder: Path, relative: bool) -> Dict
     if norm["labels"]:
         out["labels"] = norm["labels"]
     for key, value in norm.items():
+        if key in PICTURE_KEYS and value:
+            value = Path(os.path.abspath(value))
+            if relative:
+                try:
+                    value = Path(os.path.relpath(value, folder))
+                except ValueError:
+                    pass
+            value = value.as_posix()
         if key not in ("wav", "captions", "labels"):
             out[key] = value
     return out

@@ -4,7 +4,9 @@ training/evaluation overlap check.
 Reads ``paths.data_dir`` and:
 
 - ``data.mini``: ``{seed, sample_rate, clips_per_class, clip_seconds, speech_pairs, classes}``
-  (absent or null: no mini corpus) -> ``<data_dir>/mini``;
+  (absent or null: no mini corpus) -> ``<data_dir>/<folder>`` (``folder``, default ``mini``);
+  ``pictures: true`` (or ``{fps, size, pictures_per_class}``) adds the picture stream
+  (:func:`~.mini_pictures.add_picture_stream`);
 - ``data.corpora.<name>``: ``{root: ..., <other arguments of prepare_<name>>}`` ->
   ``<data_dir>/<name>`` (unknown options are an error; every corpus's options are checked
   before any is prepared);
@@ -71,8 +73,14 @@ def prepare_from_config(cfg: Dict[str, Any], strict: bool = False) -> List[Path]
             raise AudioSepError(f"data.corpora.{name}: {err}") from None
     mini = get_value(cfg, "data.mini")
     if mini is not None:
-        written = call_with_options(generate_mini_corpus, (data_dir / "mini",), mini_options(mini),
-                                    "data.mini")
+        mini = dict(mini)
+        pictures, folder = mini.pop("pictures", None), data_dir / str(mini.pop("folder", None) or "mini")
+        written = call_with_options(generate_mini_corpus, (folder,), mini_options(mini), "data.mini")
+        if pictures:
+            from .mini_pictures import add_picture_stream
+
+            options = dict(seed=mini.get("seed", 0), **(pictures if isinstance(pictures, dict) else {}))
+            written.update(call_with_options(add_picture_stream, (folder,), options, "data.mini.pictures"))
         for name, path in written.items():
             logger.info("mini %s: %s", name, path)
     written = []

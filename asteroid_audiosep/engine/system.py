@@ -66,6 +66,11 @@ class AudioSepSystem(System):
         query_cache: precomputed embeddings of the training (and validation) captions.
         use_text_ratio: fraction of training items queried by text (1.0 as released).
         seed: seed of the per-step random draws (mixing gains, hybrid query choice).
+        query_modality: what replaces the text of the other items: ``"audio"`` (the target's
+            audio embedding, CLAP) or ``"image"`` (the clip's picture embedding, CLIP; only
+            items whose clip has one, see :mod:`~asteroid_audiosep.engine.pictures`).
+        picture_table: ``(table (num_clips, D), has_picture (num_clips,))`` indexed by the
+            batch's ``index`` (the clip's position in the training set), for ``"image"``.
     """
 
     default_monitor = "val_sdri"
@@ -83,6 +88,8 @@ class AudioSepSystem(System):
         query_cache: Optional[PrecomputedQueryEncoder] = None,
         use_text_ratio: float = 1.0,
         seed: int = 0,
+        query_modality: str = "audio",
+        picture_table: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
     ):
         super().__init__(model, optimizer, loss_func, train_loader, val_loader, scheduler, config)
         if not 0.0 <= float(use_text_ratio) <= 1.0:
@@ -91,6 +98,12 @@ class AudioSepSystem(System):
         # Kept outside the module tree: a (possibly large) CPU table, not a model part.
         self.__dict__["query_cache"] = query_cache
         self.use_text_ratio = float(use_text_ratio)
+        if query_modality not in ("audio", "image"):
+            raise AudioSepError(f"query_modality must be 'audio' or 'image', got {query_modality!r}")
+        if query_modality == "image" and self.use_text_ratio < 1.0 and picture_table is None:
+            raise AudioSepError("image-queried training needs the picture embeddings of the clips (picture_table)")
+        self.query_modality = query_modality
+        self.__dict__["picture_table"] = picture_table
         self.seed = int(seed)
         self.history: List[Dict[str, float]] = []
         self._val_sums: Optional[torch.Tensor] = None
@@ -116,9 +129,11 @@ class AudioSepSystem(System):
         return torch.stack([table[t] for t in texts]).to(self.device)
 
     def query_conditions(
-        self, captions: Sequence[str], targets: Optional[torch.Tensor] = None, key: Optional[int] = None
+        self, captions: Sequence[str], targets: Optional[torch.Tensor] = None, key: Optional[int] = None,
+        indices: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Conditions of a training batch: text embeddings, some replaced by audio embeddings.
+        """Conditions of a training batch: text embeddings, some replaced by audio (or picture)
+        embeddings.
 
         Args:
             captions: one caption per item.
@@ -126,11 +141,14 @@ class AudioSepSystem(System):
                 ``use_text_ratio < 1``.
             key: identifies the batch for the random choice of audio-queried items (default:
                 derived from the global step and rank).
+            indices: the items' clip positions in the training set (picture queries).
         """
         conditions = self.text_conditions(captions)
         if self.use_text_ratio >= 1.0 or targets is None:
             return conditions
         generator = torch.Generator().manual_seed(step_seed(self.seed, self._default_key(key), _QUERY_STREAM))
+        if self.query_modality == "image":
+            return self.picture_conditions(conditions, indices, torch.rand(len(captions), generator=generator))
         use_audio = torch.rand(len(captions), generator=generator) >= self.use_text_ratio
         if bool(use_audio.any()):
             encoder = self.model.query_encoder
@@ -138,6 +156,21 @@ class AudioSepSystem(System):
             conditions = conditions.clone()
             audio_embeddings = encoder.encode_audio(audio, self.model.sample_rate).to(conditions)
             conditions[use_audio.to(conditions.device)] = audio_embeddings
+        return conditions
+
+    def picture_conditions(self, conditions: torch.Tensor, indices: Optional[torch.Tensor],
+                           draws: torch.Tensor) -> torch.Tensor:
+        """Replace the text condition of the items drawn (``draws >= use_text_ratio``) whose clip
+        has a picture by that picture's cached embedding."""
+        if indices is None:
+            raise AudioSepError("image-queried training needs the clip index of every item (batch['index'])")
+        table, has = self.picture_table
+        indices = torch.as_tensor(indices, dtype=torch.long).cpu()
+        use = (draws >= self.use_text_ratio) & has[indices]
+        if not bool(use.any()):
+            return conditions
+        conditions = conditions.clone()
+        conditions[use.to(conditions.device)] = table[indices[use]].to(conditions)
         return conditions
 
     def _default_key(self, key: Optional[int]) -> int:
@@ -175,7 +208,8 @@ class AudioSepSystem(System):
         if train:
             self.mixer.generator = torch.Generator().manual_seed(step_seed(self.seed, key, _MIXER_STREAM))
         mixtures, targets = self.mixer(segments)
-        conditions = self.query_conditions(captions, targets if train else None, key=key)
+        indices = batch.get("index") if isinstance(batch, dict) else None
+        conditions = self.query_conditions(captions, targets if train else None, key=key, indices=indices)
         estimates = self.model(mixtures, conditions)
         return self.loss_func(estimates, targets)
 

@@ -92,8 +92,8 @@ def _check_rates(paths: Sequence[str], sample_rate: int, source: str, what: str)
             )
 
 
-def check_encoder_spec(spec: Any, use_text_ratio: float) -> Dict[str, Any]:
-    """Validate ``model.query_encoder`` without building it."""
+def check_encoder_spec(spec: Any, use_text_ratio: float, query_modality: str = "audio") -> Dict[str, Any]:
+    """Validate ``model.query_encoder`` (and what hybrid training needs of it) without building it."""
     from ..encoders import available_query_encoders
 
     if isinstance(spec, str):
@@ -105,7 +105,15 @@ def check_encoder_spec(spec: Any, use_text_ratio: float) -> Dict[str, Any]:
             f"unknown query encoder model.query_encoder.type={spec['type']!r}: set it to one of "
             f"{available_query_encoders()}"
         )
-    if use_text_ratio < 1.0 and spec["type"] != "clap":
+    if query_modality not in ("audio", "image"):
+        raise AudioSepError(f"training.query_modality must be audio or image, got {query_modality!r}")
+    if use_text_ratio < 1.0 and query_modality == "image" and spec["type"] != "clip":
+        raise AudioSepError(
+            f"training.use_text_ratio={use_text_ratio} with query_modality image (hybrid text/picture queries) "
+            "needs an encoder with an image tower: set model.query_encoder.type: clip, or "
+            "training.use_text_ratio: 1.0"
+        )
+    if use_text_ratio < 1.0 and query_modality == "audio" and spec["type"] != "clap":
         raise AudioSepError(
             f"training.use_text_ratio={use_text_ratio} (hybrid text/audio queries) needs an encoder with an "
             f"audio tower: set model.query_encoder.type: clap, or training.use_text_ratio: 1.0"
@@ -148,7 +156,7 @@ def check_config(cfg: Dict[str, Any]):
             f"sample-rate mismatch: model.sample_rate={model['sample_rate']} but data.sample_rate={sample_rate}: "
             "remove model.sample_rate (the model runs at data.sample_rate)"
         )
-    check_encoder_spec(model["query_encoder"], float(training["use_text_ratio"]))
+    check_encoder_spec(model["query_encoder"], float(training["use_text_ratio"]), training["query_modality"])
     get_loss_func(training["loss"])
     for key in ("batch_size", "max_steps", "val_check_interval", "checkpoint_every_n_steps", "val_batch_size"):
         if not isinstance(training[key], int) or training[key] < 1:
@@ -157,6 +165,10 @@ def check_config(cfg: Dict[str, Any]):
     train_set = LASSTrainDataset(
         datafiles, sample_rate, data["segment_seconds"], seed=training["seed"], skip_missing=data["skip_missing"]
     )
+    if training["query_modality"] == "image" and float(training["use_text_ratio"]) < 1.0:
+        from .pictures import check_pictures
+
+        train_set.picture_sources = check_pictures(train_set.entries, data["skip_missing"], ", ".join(datafiles))
     per_step = training["batch_size"] * hardware.world_size
     if per_step > len(train_set):
         raise AudioSepError(

@@ -158,7 +158,8 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
     if data["valid_list"]:
         valid_set = LASSEvalDataset(data["valid_list"], query_column=data["valid_query_column"],
                                     sample_rate=data["sample_rate"])
-    encoder_spec = check_encoder_spec(cfg["model"]["query_encoder"], float(training["use_text_ratio"]))
+    encoder_spec = check_encoder_spec(cfg["model"]["query_encoder"], float(training["use_text_ratio"]),
+                                      training["query_modality"])
     texts = sorted(set(train_set.captions() + (valid_set.queries() if valid_set is not None else [])))
     initial = None
     if training["init_from"]:
@@ -180,6 +181,12 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
     if live_encoder is not None:
         model.set_query_encoder(live_encoder)
 
+    picture_table = None
+    if getattr(train_set, "picture_sources", None) is not None:
+        from .pictures import build_picture_table
+
+        picture_table = build_picture_table(encoder_spec, train_set.picture_sources, exp_dir, rank0,
+                                            skip_missing=data["skip_missing"])
     train_loader, val_loader = _loaders(training, hardware, train_set, valid_set)
     optimizer = make_optimizer(model.parameters(), lr=training["lr"], weight_decay=training["weight_decay"],
                                amsgrad=training["amsgrad"])
@@ -188,7 +195,8 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
                          mode=data["mix_mode"], seed=training["seed"])
     system = AudioSepSystem(model, optimizer, get_loss_func(training["loss"]), train_loader, val_loader,
                             scheduler=make_scheduler(optimizer, schedule), config=cfg, mixer=mixer,
-                            query_cache=cache, use_text_ratio=training["use_text_ratio"], seed=training["seed"])
+                            query_cache=cache, use_text_ratio=training["use_text_ratio"], seed=training["seed"],
+                            query_modality=training["query_modality"], picture_table=picture_table)
     validate = valid_set is not None
     callbacks, best, rate = _callbacks(training, exp_dir, validate, extra_callbacks)
     trainer = _trainer(training, hardware, exp_dir, callbacks, validate)

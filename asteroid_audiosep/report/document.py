@@ -2,7 +2,7 @@
 file written atomically."""
 import re
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 
@@ -57,6 +57,7 @@ def write_report(
     query_types: Optional[Mapping[str, str]] = None,
     title: str = "AudioSep evaluation report",
     notes: Sequence[str] = (),
+    supervision: Optional[Tuple[str, float]] = None,
 ) -> Path:
     """Write the tables, figures and ``report.md`` of one evaluation into ``out_dir``.
 
@@ -79,6 +80,8 @@ def write_report(
             (see :func:`primary_query_types`).
         title: the report's first heading.
         notes: lines shown under the heading (e.g. training clips dropped for test overlap).
+        supervision: ``(encoder, text ratio)`` of this run: adds Table V (the paper's
+            multimodal-supervision ablation with this run's rows, ``tables/table5_supervision``).
 
     Returns:
         The path of ``report.md``.
@@ -155,6 +158,14 @@ def write_report(
                 "The built-in procedural corpus: not comparable with the paper's numbers. "
                 "Paraphrases are held-out captions never seen in training.",
             )
+    if results is not None and supervision is not None:
+        from .supervision import supervision_table
+
+        add_table("table5_supervision", "Table V: multimodal supervision (text ratio TR)",
+                  supervision_table(results, paper, supervision[0], supervision[1], system_name),
+                  "TR is the fraction of training items queried by text; the others were queried by "
+                  "the clip's video frames (CLIP) or the target's audio (CLAP). The paper's rows are "
+                  "queried by text; this run's rows by each evaluated query type.")
     figure_lines: List[str] = []
     if results is not None and "class" in results.columns:
         for dataset in dict.fromkeys(results["dataset"]):

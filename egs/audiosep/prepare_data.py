@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--sources", nargs="+", help="wavcaps: sources to prepare")
         p.add_argument("--audio-dir", dest="audio_dir", help="audio folder when not <root>/audio")
         p.add_argument("--audio-root", dest="audio_root", help="wavcaps: where the audio folders are")
+        if name in ("audioset", "vggsound"):
+            p.add_argument("--video-dir", dest="video_dir", help="videos when not <root>/video")
+            p.add_argument("--extract-audio", dest="extract_audio", action="store_true", default=None,
+                           help="extract the videos' audio tracks into OUT/audio first (resumable)")
         p.add_argument("--videos-json", dest="videos_json", help="music: MUSIC_solo_videos.json")
         p.add_argument("--blacklist", nargs="+", help="wavcaps: blacklist files or folders "
                        "(default: json_files/blacklist/ test-set lists)")

@@ -29,6 +29,15 @@ def examples(exp: Path, per_set: int):
     return found
 
 
+def _supervision(cfg):
+    """(encoder, text ratio) for Table V when the run's encoder is one of the paper's (CLIP, CLAP)."""
+    spec = get_value(cfg, "model.query_encoder") or {}
+    encoder = spec.get("type") if isinstance(spec, dict) else spec
+    if encoder not in ("clip", "clap"):
+        return None
+    return str(encoder), float(get_value(cfg, "training.use_text_ratio", 1.0))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,6 +63,7 @@ def main(argv=None) -> int:
             enhancement_dataset=str(enh_name),
             title=f"AudioSep evaluation report: {exp.name}",
             notes=[dropped_summary(expand_path(cfg, get_value(cfg, "data.train_datafiles") or []))],
+            supervision=_supervision(cfg),
         )
     except AudioSepError as err:
         print(f"report.py: error: {err}", file=sys.stderr)

@@ -8,6 +8,8 @@ Published layout (https://research.google.com/audioset/download.html)::
     <root>/class_labels_indices.csv        # index, mid, display_name   (and/or ontology.json)
     <root>/audio/...                       # downloaded clips: Y<YTID>.wav, <YTID>.wav,
                                            # <YTID>_<start>.wav ... in any sub-folders
+    <root>/video/...                       # optional: the videos, named alike (.mp4, .mkv, ...):
+                                           # recorded as `video`, audio extractable (see .videos)
 """
 import json
 import os
@@ -23,6 +25,7 @@ from .common import (
     write_corpus_datafiles,
     youtube_id_keys,
 )
+from .videos import attach_videos, video_inputs
 
 PathLike = Union[str, os.PathLike]
 
@@ -118,9 +121,11 @@ def prepare_audioset(
     splits: Sequence[str] = ("balanced_train", "unbalanced_train"),
     audio_dir: Optional[PathLike] = None,
     skip_missing: bool = True,
+    video_dir: Optional[PathLike] = None,
+    extract_audio: bool = False,
 ) -> Dict[str, Path]:
     """Write one datafile per split, ``audioset_<split>.json``; the caption of a clip is its
-    label names joined by ", " (also stored as ``labels``).
+    label names joined by ", " (also stored as ``labels``), its video (when found) as ``video``.
 
     Args:
         root: folder with the segment CSVs and class names.
@@ -128,6 +133,8 @@ def prepare_audioset(
         splits: among ``balanced_train``, ``unbalanced_train``, ``eval``.
         audio_dir: the downloaded audio (default ``<root>/audio``).
         skip_missing: leave out clips that were not downloaded (with a warning).
+        video_dir: the videos (default ``<root>/video`` when it exists).
+        extract_audio: extract the videos' audio tracks into ``<out_dir>/audio`` first.
 
     Returns:
         split -> datafile path.
@@ -139,11 +146,13 @@ def prepare_audioset(
     lists = {split: require_file(root / f"{split}_segments.csv", f"AudioSet {split} list")
              for split in splits}  # every input checked before anything is read or written
     names = read_class_names(root)
-    index = index_audio(Path(audio_dir) if audio_dir else root / "audio", youtube_id_keys)
+    videos, audio_roots = video_inputs(root, out_dir, youtube_id_keys, audio_dir, video_dir, extract_audio)
+    index = index_audio(audio_roots, youtube_id_keys)
     planned = {}
     for split, path in lists.items():
         clips = attach_audio(read_segments(path, names), index, "ytid", f"AudioSet {split}",
                              skip_missing)
+        clips = attach_videos(clips, videos, "ytid")
         planned[split] = dict(path=out_dir / f"audioset_{split}.json", clips=clips,
                               corpus="audioset")
     return write_corpus_datafiles(planned)

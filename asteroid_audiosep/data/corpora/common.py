@@ -171,7 +171,8 @@ def write_corpus_datafile(
             :data:`CLIP_ID`), recorded in ``infos`` for the train/evaluation overlap check.
         dropped: reason -> number of clips left out on purpose, recorded in ``infos``.
     """
-    entries = [{"wav": c["wav"], "captions": c["captions"], "labels": c.get("labels", [])} for c in clips]
+    entries = [{"wav": c["wav"], "captions": c["captions"], "labels": c.get("labels", []),
+                **{k: c[k] for k in ("video", "image") if c.get(k)}} for c in clips]
     infos = dict(CORPUS_INFOS.get(corpus, {}))
     if clip_id or CLIP_ID.get(corpus):
         infos["clip_id"] = clip_id or CLIP_ID[corpus]

@@ -6,6 +6,8 @@ Published layout (https://www.robots.ox.ac.uk/~vgg/data/vggsound/)::
     <root>/vggsound.csv           # no header: YouTube ID, start seconds, label, train|test
     <root>/audio/...              # clips as <YTID>_<start:06d>.wav (audio extracted from the
                                   # videos; any sub-folders)
+    <root>/video/...              # optional: the videos <YTID>_<start:06d>.mp4 (.mkv, ...):
+                                  # recorded as `video`; --extract-audio writes their audio
 """
 import os
 from pathlib import Path
@@ -23,6 +25,7 @@ from .common import (
     write_corpus_datafiles,
     youtube_id_keys,
 )
+from .videos import attach_videos, video_inputs
 
 PathLike = Union[str, os.PathLike]
 
@@ -41,19 +44,21 @@ def read_vggsound_rows(root: PathLike) -> List[Dict]:
     return clips
 
 
+def _vggsound_keys(stem: str) -> List[str]:
+    return youtube_id_keys(stem)[:1]  # the full stem <YTID>_<start>
+
+
 def read_vggsound(root: PathLike, audio_dir: Optional[PathLike] = None, skip_missing: bool = True,
-                  split: Optional[str] = None) -> List[Dict]:
+                  split: Optional[str] = None, audio_roots: Optional[List[Path]] = None) -> List[Dict]:
     """Clips of ``vggsound.csv`` (of one ``split`` when given) that have audio: the fields of
-    :func:`read_vggsound_rows` and ``wav``. Missing audio is counted over those clips only."""
+    :func:`read_vggsound_rows` and ``wav``. Missing audio is counted over those clips only.
+    ``audio_roots`` (folders searched for audio) replaces ``audio_dir`` when given."""
     root = Path(root)
     clips = [c for c in read_vggsound_rows(root) if split is None or c["split"] == split]
     if not clips:
         raise AudioSepError(f"VGGSound: no {split} clip in vggsound.csv")
 
-    def keys(stem: str) -> List[str]:
-        return youtube_id_keys(stem)[:1]  # the full stem <YTID>_<start>
-
-    index = index_audio(Path(audio_dir) if audio_dir else root / "audio", keys)
+    index = index_audio(audio_roots or (Path(audio_dir) if audio_dir else root / "audio"), _vggsound_keys)
     return attach_audio(clips, index, "key", f"VGGSound {split or 'all'}", skip_missing)
 
 
@@ -64,9 +69,14 @@ def vggsound_eval_clips(root: PathLike) -> Tuple[Path, List[str]]:
 
 
 def prepare_vggsound(root: PathLike, out_dir: PathLike, audio_dir: Optional[PathLike] = None,
-                     skip_missing: bool = True) -> Dict[str, Path]:
-    """Write ``vggsound_train.json`` (caption = class label) from the train split."""
-    clips = read_vggsound(root, audio_dir, skip_missing, split="train")
+                     skip_missing: bool = True, video_dir: Optional[PathLike] = None,
+                     extract_audio: bool = False) -> Dict[str, Path]:
+    """Write ``vggsound_train.json`` (caption = class label) from the train split; a clip's video
+    (``video_dir``, default ``<root>/video``) is recorded as ``video``, and ``extract_audio``
+    first writes the videos' audio tracks to ``<out_dir>/audio``."""
+    videos, audio_roots = video_inputs(root, out_dir, _vggsound_keys, audio_dir, video_dir, extract_audio)
+    clips = attach_videos(read_vggsound(root, audio_dir, skip_missing, split="train", audio_roots=audio_roots),
+                          videos, "key")
     return write_corpus_datafiles(
         {"train": dict(path=Path(out_dir) / "vggsound_train.json", clips=clips, corpus="vggsound")})
 
