@@ -46,7 +46,7 @@ def test_files_with_span_queries_and_named_outputs(model, tmp_path):
     # The span lies outside the 1 s file: that file fails alone, the other is written.
     assert [r.status for r in report.files] == ["written", "failed"]
     assert "outside" in str(report.files[1].error)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["long__pet.wav", "long__span_1_5_2_5.wav"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["long__pet.wav", "long__span_1_5_2_5.wav"]
     assert (tmp_path / "short.wav").read_bytes() == before
 
 
