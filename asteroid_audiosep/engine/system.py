@@ -66,6 +66,10 @@ class AudioSepSystem(System):
         query_cache: precomputed embeddings of the training (and validation) captions.
         use_text_ratio: fraction of training items queried by text (1.0 as released).
         seed: seed of the per-step random draws (mixing gains, hybrid query choice).
+        clip_embeddings: ``(num_clips, D)`` audio embeddings of the training clips (see
+            :mod:`~asteroid_audiosep.engine.hybrid`): an audio-queried item whose batch says
+            which clip it was cut from (``index``) is queried by its clip's embedding instead
+            of a live embedding of its target.
     """
 
     default_monitor = "val_sdri"
@@ -83,6 +87,7 @@ class AudioSepSystem(System):
         query_cache: Optional[PrecomputedQueryEncoder] = None,
         use_text_ratio: float = 1.0,
         seed: int = 0,
+        clip_embeddings: Optional[torch.Tensor] = None,
     ):
         super().__init__(model, optimizer, loss_func, train_loader, val_loader, scheduler, config)
         if not 0.0 <= float(use_text_ratio) <= 1.0:
@@ -90,6 +95,7 @@ class AudioSepSystem(System):
         self.mixer = mixer if mixer is not None else SegmentMixer()
         # Kept outside the module tree: a (possibly large) CPU table, not a model part.
         self.__dict__["query_cache"] = query_cache
+        self.__dict__["clip_embeddings"] = clip_embeddings
         self.use_text_ratio = float(use_text_ratio)
         self.seed = int(seed)
         self.history: List[Dict[str, float]] = []
@@ -116,7 +122,8 @@ class AudioSepSystem(System):
         return torch.stack([table[t] for t in texts]).to(self.device)
 
     def query_conditions(
-        self, captions: Sequence[str], targets: Optional[torch.Tensor] = None, key: Optional[int] = None
+        self, captions: Sequence[str], targets: Optional[torch.Tensor] = None, key: Optional[int] = None,
+        clips: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Conditions of a training batch: text embeddings, some replaced by audio embeddings.
 
@@ -126,13 +133,19 @@ class AudioSepSystem(System):
                 ``use_text_ratio < 1``.
             key: identifies the batch for the random choice of audio-queried items (default:
                 derived from the global step and rank).
+            clips: the items' clip indices; with :attr:`clip_embeddings`, audio-queried items
+                take their clip's cached embedding.
         """
         conditions = self.text_conditions(captions)
         if self.use_text_ratio >= 1.0 or targets is None:
             return conditions
         generator = torch.Generator().manual_seed(step_seed(self.seed, self._default_key(key), _QUERY_STREAM))
         use_audio = torch.rand(len(captions), generator=generator) >= self.use_text_ratio
-        if bool(use_audio.any()):
+        if bool(use_audio.any()) and self.clip_embeddings is not None and clips is not None:
+            conditions = conditions.clone()
+            chosen = torch.as_tensor(clips).cpu()[use_audio]
+            conditions[use_audio.to(conditions.device)] = self.clip_embeddings[chosen].to(conditions)
+        elif bool(use_audio.any()):
             encoder = self.model.query_encoder
             audio = targets[use_audio.to(targets.device)].reshape(int(use_audio.sum()), -1)
             conditions = conditions.clone()
@@ -147,12 +160,12 @@ class AudioSepSystem(System):
 
     # ------------------------------------------------------------------ training
     @staticmethod
-    def _unpack_train(batch) -> Tuple[torch.Tensor, List[str], Optional[int]]:
+    def _unpack_train(batch) -> Tuple[torch.Tensor, List[str], Optional[int], Optional[torch.Tensor]]:
         if isinstance(batch, dict):
             segments, captions = batch["waveform"], batch["caption"]
-            positions = batch.get("position")
+            positions, clips = batch.get("position"), batch.get("index")
         else:
-            segments, captions, positions = batch[0], batch[1], None
+            segments, captions, positions, clips = batch[0], batch[1], None, None
         if segments.dim() == 2:
             segments = segments.unsqueeze(1)
         if isinstance(captions, str) or len(captions) != segments.shape[0]:
@@ -160,7 +173,7 @@ class AudioSepSystem(System):
                 f"a training batch needs one caption per segment, got {len(captions)} for {segments.shape[0]}"
             )
         key = int(positions[0]) if positions is not None and len(positions) else None
-        return segments, list(captions), key
+        return segments, list(captions), key, clips
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
         """Mix the batch's segments, embed the captions, separate, and return the loss.
@@ -170,12 +183,12 @@ class AudioSepSystem(System):
         batch and rank; see :mod:`~asteroid_audiosep.engine.batching`), else the global step and
         rank: a resumed run draws what the uninterrupted run drew.
         """
-        segments, captions, key = self._unpack_train(batch)
+        segments, captions, key, clips = self._unpack_train(batch)
         key = self._default_key(key)
         if train:
             self.mixer.generator = torch.Generator().manual_seed(step_seed(self.seed, key, _MIXER_STREAM))
         mixtures, targets = self.mixer(segments)
-        conditions = self.query_conditions(captions, targets if train else None, key=key)
+        conditions = self.query_conditions(captions, targets if train else None, key=key, clips=clips)
         estimates = self.model(mixtures, conditions)
         return self.loss_func(estimates, targets)
 
