@@ -40,6 +40,8 @@ ROBERTA_BASE = dict(
 #: ``tokenizer`` value naming the shipped byte-level tokenizer (no download; for random towers).
 BYTE_LEVEL = "byte-level"
 
+_STANDARD_KEYS = ("text_mean", "text_std", "audio_mean", "audio_std")
+
 CLAP_SAMPLE_RATE = 48000
 CLAP_CLIP_SAMPLES = 480000
 
@@ -162,6 +164,8 @@ class ClapQueryEncoder(QueryEncoder):
         standardize: Optional[Dict[str, List[float]]] = None,
     ):
         super().__init__()
+        if standardize is not None and (not isinstance(standardize, dict) or set(standardize) != set(_STANDARD_KEYS)):
+            raise AudioSepError(f"standardize needs {_STANDARD_KEYS}, each a list of embed_dim floats")
         if tmodel != "roberta":
             raise AudioSepError(f"only the 'roberta' CLAP text tower is supported, got {tmodel!r}")
         clap_module = import_clap_module()
@@ -211,9 +215,9 @@ class ClapQueryEncoder(QueryEncoder):
             raise AudioSepError(f"CLAP gives {self.embed_dim}-d embeddings, not {embed_dim}")
         self.standardize = None
         if standardize is not None:
-            keys = ("text_mean", "text_std", "audio_mean", "audio_std")
-            if set(standardize) != set(keys) or any(len(standardize[k]) != self.embed_dim for k in keys):
-                raise AudioSepError(f"standardize needs {keys}, each of {self.embed_dim} floats")
+            if any(len(standardize[k]) != self.embed_dim for k in _STANDARD_KEYS):
+                raise AudioSepError(f"standardize needs {_STANDARD_KEYS}, each of {self.embed_dim} floats")
+            keys = _STANDARD_KEYS
             self.standardize = {k: [float(v) for v in standardize[k]] for k in keys}
             for k in keys:
                 self.register_buffer(f"_{k}", torch.tensor(self.standardize[k]), persistent=False)
