@@ -60,10 +60,13 @@ def main(argv=None) -> int:
         embeddings = get_value(cfg, "evaluation.query_embeddings")
         embeddings = data_path(cfg, embeddings) if embeddings else None
         tables = []
+
+        def path(value):
+            return data_path(cfg, value)
+
         for entry in sets:
             name = entry.get("name") or entry.get("released")
             for query_type in entry.get("query_types") or ["caption"]:
-                path = lambda v: data_path(cfg, v)  # noqa: E731
                 dataset = open_eval_set(entry, query_type, int(model.sample_rate), path=path)
                 base = path(entry["list"]).parent if "list" in entry else path(entry.get("data_dir", "."))
                 table = query_table(model, dataset.queries(), embeddings, query_type=query_type, base_dir=base)
