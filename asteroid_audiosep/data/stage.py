@@ -3,7 +3,8 @@ training/evaluation overlap check.
 
 Reads ``paths.data_dir`` and:
 
-- ``data.mini``: ``{seed, sample_rate, clips_per_class, clip_seconds, speech_pairs, classes}``
+- ``data.mini``: ``{seed, sample_rate, clips_per_class, clip_seconds, speech_pairs, classes,
+  examples_per_class}``
   (absent or null: no mini corpus) -> ``<data_dir>/mini``;
 - ``data.corpora.<name>``: ``{root: ..., <other arguments of prepare_<name>>}`` ->
   ``<data_dir>/<name>`` (unknown options are an error; every corpus's options are checked
