@@ -7,6 +7,7 @@ from typing import List, Optional
 
 from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
+from .tagging import add_tag_parser
 
 log = logging.getLogger("asteroid_audiosep")
 
@@ -216,7 +217,7 @@ def add_demo_parser(subparsers) -> None:
 
 
 #: Sub-command registrars, in help order. Each adds one sub-parser with `func` set.
-SUBCOMMANDS = [add_convert_parser, add_separate_parser, add_demo_parser]
+SUBCOMMANDS = [add_convert_parser, add_separate_parser, add_tag_parser, add_demo_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

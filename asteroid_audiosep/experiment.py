@@ -4,7 +4,8 @@
   package only; scores of another are moved aside, those of the same one are resumed.
 - :func:`open_eval_set`: the dataset of one ``evaluation.sets`` entry for one query type.
 - :func:`query_table`: the embeddings of a set's queries, from a precomputed table or the
-  model's encoder.
+  model's encoder; for the query types of :data:`FILE_QUERY_TYPES` (``audio``, ``image``) the
+  list's column holds files, embedded as :class:`~asteroid_audiosep.queries.Query` objects.
 """
 import hashlib
 import logging
@@ -18,6 +19,10 @@ from .fileio import write_text_atomic
 log = logging.getLogger(__name__)
 
 PathFn = Callable[[Any], Path]
+
+#: Query types whose column holds a file (relative to the list's folder, or absolute), and the
+#: query each file becomes: an audio example (CLAP audio tower) or a picture (CLIP image tower).
+FILE_QUERY_TYPES = {"audio": "audio", "image": "image"}
 
 
 def file_sha256(path: Union[str, Path]) -> str:
@@ -84,12 +89,25 @@ def open_eval_set(entry: Dict[str, Any], query_column: str, sample_rate: int,
     return LASSEvalDataset(path(entry["list"]), query_column=query_column, sample_rate=sample_rate)
 
 
-def query_table(model, queries: Sequence[str], embeddings: Optional[Union[str, Path]] = None):
+def query_table(model, queries: Sequence[str], embeddings: Optional[Union[str, Path]] = None,
+                query_type: str = "text", base_dir: Optional[Union[str, Path]] = None):
     """A :class:`~asteroid_audiosep.encoders.PrecomputedQueryEncoder` holding ``queries``:
     looked up in the table file ``embeddings`` when given (checked complete), else embedded once
-    with the model's query encoder."""
+    with the model's query encoder.
+
+    For a ``query_type`` of :data:`FILE_QUERY_TYPES` each query is a file name (relative to
+    ``base_dir``, or absolute) embedded as ``Query.audio(file)`` / ``Query.image(file)`` by the
+    model's encoder (``embeddings``, a text table, is not used); the table maps the names as
+    written in the list to their embeddings.
+
+    Raises:
+        AudioSepError: the encoder cannot embed that query type (naming it and what would work),
+            missing files, a table without some queries.
+    """
     from .encoders import PrecomputedQueryEncoder
 
+    if query_type in FILE_QUERY_TYPES:
+        return file_query_table(model.query_encoder, queries, query_type, base_dir)
     if not embeddings:
         return PrecomputedQueryEncoder.from_encoder(model.query_encoder, list(queries))
     table = PrecomputedQueryEncoder(embeddings)
@@ -101,6 +119,30 @@ def query_table(model, queries: Sequence[str], embeddings: Optional[Union[str, P
         raise AudioSepError(f"query embeddings {embeddings} lack {len(missing)} queries "
                             f"({', '.join(map(repr, missing[:5]))}...): add them, or unset it")
     return table
+
+
+def file_query_table(encoder, names: Sequence[str], query_type: str,
+                     base_dir: Optional[Union[str, Path]] = None):
+    """Embeddings of file queries (see :func:`query_table`), one per distinct name."""
+    from .encoders import PrecomputedQueryEncoder
+    from .progress import progress
+    from .queries import Query, check_supported, embed_queries
+
+    make = getattr(Query, FILE_QUERY_TYPES[query_type])
+    names = sorted(set(names))
+    if not names:
+        raise AudioSepError(f"no {query_type} query to embed")
+    check_supported([make(names[0])], encoder)  # before any file is read
+    base = Path(base_dir) if base_dir is not None else Path(".")
+    files = {n: Path(n) if Path(n).is_absolute() else base / n for n in names}
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise AudioSepError(f"{len(missing)} {query_type} query files not found (e.g. {missing[0]}): "
+                            f"the {query_type} column names files relative to {base}")
+    table = {}
+    for name in progress(names, desc=f"embedding {query_type} queries", unit="query"):
+        table[name] = embed_queries(encoder, [make(str(files[name]))])[0]
+    return PrecomputedQueryEncoder(table=table, source=None)
 
 
 def model_package(exp_dir: Union[str, Path], given: Optional[Union[str, Path]] = None) -> Path:

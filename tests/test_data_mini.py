@@ -137,3 +137,31 @@ def test_every_class_synthesises_at_other_rates(sample_rate):
     for name in SYNTHS:
         wav = synthesize(name, np.random.default_rng(0), sample_rate, sample_rate)
         assert wav.shape == (sample_rate,) and np.isfinite(wav).all() and np.abs(wav).max() > 0.5, name
+
+
+def test_held_out_audio_examples_leave_the_rest_unchanged(corpus, tmp_path):
+    out, written = corpus
+    without = tmp_path / "without"
+    generate_mini_corpus(without, seed=5, examples_per_class=0, **SMALL)
+    tree, bare = _tree(out), _tree(without)
+    extra = {k for k in tree if k not in bare}
+    assert extra and all(k.startswith("audio/examples/") for k in extra)  # only the examples are new...
+    assert len(extra) == 4 * len(CLASSES)
+    for key in bare:  # ...and every other file is the same, but the eval lists gain a last column
+        if not key.endswith("eval.csv") or key.startswith("speech/"):
+            assert tree[key] == bare[key], key
+    picked = Counter()
+    for split in ("validation", "test"):
+        with_audio = (out / "eval" / split / "eval.csv").read_text().splitlines()
+        plain = (without / "eval" / split / "eval.csv").read_text().splitlines()
+        assert [line.rsplit(",", 1)[0] for line in with_audio] == plain
+        ds = LASSEvalDataset(out / "eval" / split / "eval.csv", query_column="audio")
+        for item in ds.items:
+            example = (out / "eval" / split / item.queries["audio"]).resolve()
+            assert example.is_file() and example.parent.name == item.group
+            assert example.parent.parent.name == "examples"
+            picked[example.name] += 1
+    assert len(picked) > len(CLASSES)  # drawn among the class's examples, not always the first
+    # the training clips and targets are never examples
+    assert not {Path(e["wav"]).resolve() for e in read_datafile(written["train"])} & {
+        (out / k).resolve() for k in extra}

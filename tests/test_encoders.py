@@ -2,6 +2,7 @@
 the real bundled MiniLM sentence model, and precomputed tables."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from asteroid_audiosep import AudioSepError
 from asteroid_audiosep.encoders import (
@@ -110,6 +111,27 @@ def test_clap_rejects_foreign_weights(clap_pair, tmp_path):
         build_query_encoder({"type": "clap", "checkpoint": str(bad), **kw})
     with pytest.raises(AudioSepError, match="not found"):
         build_query_encoder({"type": "clap", "checkpoint": str(tmp_path / "nope.pt"), **kw})
+
+
+def test_seeded_random_clap_with_the_shipped_tokenizer_is_rebuilt_from_its_spec(clap_pair):
+    writer, _, _ = clap_pair
+    spec = {"type": "clap", "checkpoint": None, "amodel": "HTSAT-tiny", "tokenizer": "byte-level",
+            "text_config": SMALL_ROBERTA, "max_length": 32, "seed": 3}
+    a = build_query_encoder(spec)
+    texts, wav = ["siren", "a dog barking"], torch.randn(2, 8000)
+    assert a.spec()["seed"] == 3 and a.spec()["tokenizer"] == "byte-level"
+    assert not torch.allclose(a.encode_text(texts), writer.encode_text(texts), atol=1e-3)
+    stats = {"text_mean": [0.01] * 512, "text_std": [0.5] * 512, "audio_mean": [0.02] * 512,
+             "audio_std": [2.0] * 512}
+    # Rebuilt from its spec (as at evaluation, from the model package): the same towers, and
+    # the standardisation applied to both modalities.
+    c = build_query_encoder(dict(a.spec(), standardize=stats))
+    assert torch.allclose(c.encode_text(texts), F.normalize((a.encode_text(texts) - 0.01) / 0.5, dim=-1), atol=1e-5)
+    assert torch.allclose(c.encode_audio(wav, 16000), F.normalize((a.encode_audio(wav, 16000) - 0.02) / 2.0, dim=-1),
+                          atol=1e-4)
+    assert c.spec()["standardize"] == stats and c.spec()["seed"] == 3
+    with pytest.raises(AudioSepError, match="standardize needs"):
+        build_query_encoder(dict(a.spec(), standardize={"text_mean": [0.0]}))
 
 
 def test_clip_text_tower_from_local_weights(tmp_path):

@@ -85,3 +85,54 @@ def test_config_inheritance_overrides_and_required_values(tmp_path):
     with pytest.raises(ConfigError, match="base nowhere.yaml not found"):
         load_config(tmp_path / "bad.yaml")
     assert issubclass(ConfigError, AudioSepError) and not issubclass(ConfigError, SystemExit)
+
+
+def test_audio_query_type_embeds_the_listed_files_with_the_models_encoder(tmp_path):
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+    from tone_encoder import TextOnlyEncoder, ToneEncoder, tone
+
+    from asteroid_audiosep.data.evallist import write_eval_list
+    from asteroid_audiosep.evaluation import evaluate_separation
+    from asteroid_audiosep.metrics import aggregate_results
+    from asteroid_audiosep.report.tables import query_type_table
+
+    folder = tmp_path / "eval"
+    (tmp_path / "examples").mkdir()
+    sf.write(tmp_path / "examples" / "beep.wav", tone(1000, 1, 8000), 8000)
+    sf.write(tmp_path / "examples" / "hum.wav", tone(250, 1, 8000), 8000)
+    rows = []
+    for idx, (freq, label, example) in enumerate([(1000, "beep", "beep"), (250, "low hum", "hum")]):
+        target = tone(freq, 1, 8000)
+        folder.mkdir(exist_ok=True)
+        sf.write(folder / f"segment-{idx}.wav", target, 8000)
+        sf.write(folder / f"mixture-{idx}.wav", target + tone(2000, 1, 8000, 0.3), 8000)
+        rows.append({"idx": idx, "caption": label, "label": label,
+                     "audio": f"../examples/{example}.wav" if idx == 0 else str(tmp_path / "examples" / "hum.wav")})
+    write_eval_list(folder / "eval.csv", rows)
+    model = AudioSep(sample_rate=8000, n_fft=64, hop_length=32, channels=[4], bottleneck_channels=4,
+                     pool_sizes=[[1, 2]], condition_dim=4)
+    model.set_query_encoder(ToneEncoder(), update_spec=False)
+    tables = []
+    for query_type in ("label", "audio"):
+        dataset = open_eval_set({"name": "toy", "list": str(folder / "eval.csv")}, query_type, 8000)
+        table = query_table(model, dataset.queries(), query_type=query_type, base_dir=folder)
+        tables.append(pd.read_csv(evaluate_separation(model, dataset, tmp_path / f"{query_type}.csv", "toy",
+                                                      query_type, embed=table.encode_text, progress=False)))
+    audio = query_table(model, ["../examples/beep.wav"], query_type="audio", base_dir=folder)
+    assert torch.allclose(audio.encode_text(["../examples/beep.wav"])[0], torch.tensor([0.0, 0.0, 1.0, 0.0]),
+                          atol=1e-3)  # the example's embedding (a 1 kHz tone), not a text's
+    # text queries keep exactly the encoder's text embeddings (scores of text runs unchanged)
+    text = query_table(model, ["beep"])
+    assert torch.equal(text.encode_text(["beep"]), ToneEncoder().encode_text(["beep"]))
+    results = pd.concat(tables, ignore_index=True)
+    assert sorted(aggregate_results(results)["query_type"]) == ["audio", "label"]
+    assert list(query_type_table(results)["Query type"]) == ["label", "audio"]
+    assert np.isfinite(results["sdri"]).all()
+    with pytest.raises(AudioSepError, match="1 audio query files not found .*relative to"):
+        query_table(model, ["../examples/nope.wav"], query_type="audio", base_dir=folder)
+    text_only, _ = _table_model()
+    text_only.set_query_encoder(TextOnlyEncoder(), update_spec=False)
+    with pytest.raises(AudioSepError, match="the sentence query encoder cannot embed audio .*clap"):
+        query_table(text_only, ["../examples/beep.wav"], query_type="audio", base_dir=folder)

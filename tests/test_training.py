@@ -241,6 +241,50 @@ def test_hybrid_queries_replace_text_by_target_audio_embeddings(ratio, expected)
         small_system(use_text_ratio=1.5)
 
 
+def test_hybrid_items_take_their_clips_cached_embedding_without_running_the_audio_tower():
+    system, encoder = small_system(use_text_ratio=0.0)
+    system.__dict__["clip_embeddings"] = torch.arange(5.0)[:, None].repeat(1, 12)
+    encoder.encode_audio = None  # would fail if called
+    batch = {"waveform": torch.randn(4, 1, 1600) * 0.1, "caption": ["rain"] * 4,
+             "position": torch.arange(4), "index": torch.tensor([3, 0, 4, 3])}
+    segments, captions, key, clips = system._unpack_train(batch)
+    cond = system.query_conditions(captions, segments, key=key, clips=clips)
+    assert cond[:, 0].tolist() == [3.0, 0.0, 4.0, 3.0]
+    assert torch.isfinite(system.common_step(batch, 0, train=True))
+
+
+def test_standardisation_spreads_collapsed_embeddings_and_is_stored_in_the_spec(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from asteroid_audiosep.encoders import base as encoder_registry
+    from asteroid_audiosep.engine.hybrid import prepare_hybrid, standardization, standardize
+
+    gen = torch.Generator().manual_seed(0)
+    common = torch.randn(12, generator=gen)
+    collapsed = torch.nn.functional.normalize(common + 0.05 * torch.randn(6, 12, generator=gen), dim=-1)
+    spread = standardize(collapsed, **{k[6:]: v for k, v in standardization(collapsed, collapsed).items()
+                                       if k.startswith("audio")})
+    off_diagonal = ~torch.eye(6, dtype=torch.bool)
+    assert float((collapsed @ collapsed.T)[off_diagonal].min()) > 0.98
+    assert float((spread @ spread.T)[off_diagonal].mean()) < 0.2  # the small differences now dominate
+
+    class Clips:
+        entries = [{"wav": str(tmp_path / f"{i}.wav")} for i in range(3)]
+
+        def captions(self):
+            return ["rain", "a dog barks"]
+
+    for i, freq in enumerate((300, 900, 2000)):
+        t = torch.arange(8000) / 8000
+        sf.write(tmp_path / f"{i}.wav", (0.3 * torch.sin(2 * torch.pi * freq * t)).numpy(), 8000)
+    monkeypatch.setitem(encoder_registry._REGISTRY, "stub", StubEncoder)
+    cache = PrecomputedQueryEncoder(table={"rain": torch.randn(12), "a dog barks": torch.randn(12)})
+    cache2, clips, spec = prepare_hybrid({"type": "stub"}, cache, Clips(), tmp_path, True, True, True)
+    assert (tmp_path / "clip_embeddings.pt").is_file() and clips.shape == (3, 12)
+    assert set(spec["standardize"]) == {"text_mean", "text_std", "audio_mean", "audio_std"}
+    assert cache2.source == spec and torch.allclose(cache2.encode_text(["rain"]).norm(), torch.tensor(1.0))
+
+
 def test_validation_separates_padded_items_at_their_own_length():
     system, _ = small_system()
     system.eval()

@@ -13,6 +13,7 @@ from ..progress import progress
 from ..audio import save_audio
 from ..errors import AudioSepError
 from .datafile import write_datafile, write_json_atomic
+from .evallist import read_csv_rows, write_csv_atomic
 from .evalmix import Excerpt, MixtureSpec, build_eval_mixtures
 from .synth import synthesize
 
@@ -21,6 +22,9 @@ PathLike = Union[str, os.PathLike]
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+#: The held-out audio examples: clips of every class that are never targets nor training clips,
+#: the audio queries of the evaluation lists (``audio`` column).
+EXAMPLES_SPLIT = "examples"
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,31 @@ def _eval_specs(clips: List[Dict], by_name: Dict[str, SoundClass], seed: int, sp
     return specs
 
 
+def _write_examples(
+    out_dir: Path, classes: Sequence[Tuple[int, SoundClass]], count: int, seed: int, sample_rate: int,
+    seconds: Tuple[float, float], subtype: str,
+) -> None:
+    """``count`` held-out clips per class under ``audio/examples/`` (their own random streams:
+    split id ``len(SPLITS)``, so the other clips are unchanged)."""
+    jobs = [(c, k) for c in classes for k in range(count)]
+    for (class_id, sound), k in progress(jobs, desc="held-out audio examples", unit="clip", leave=False):
+        rng = _clip_rng(seed, class_id, len(SPLITS), k)
+        path = out_dir / "audio" / EXAMPLES_SPLIT / sound.name / f"{sound.name}-{k:03d}.wav"
+        save_audio(path, _synth_clip(sound.name, rng, sample_rate, seconds), sample_rate, subtype=subtype)
+
+
+def _add_audio_column(csv_path: Path, count: int, seed: int, split_id: int) -> None:
+    """Append an ``audio`` column to an evaluation list: per row, a held-out example of the
+    row's class (a path relative to the list's folder), drawn from its own seeded stream."""
+    rows = read_csv_rows(csv_path)
+    columns = list(rows[0]) + ["audio"]
+    rng = _clip_rng(seed, _SPEECH_STREAM + 200 + split_id)
+    for row in rows:
+        k = int(rng.integers(count))
+        row["audio"] = f"../../audio/{EXAMPLES_SPLIT}/{row['class']}/{row['class']}-{k:03d}.wav"
+    write_csv_atomic(csv_path, rows, columns)
+
+
 def _speech_set(
     out_dir: Path, count: int, split: str, seed: int, sample_rate: int, seconds: Tuple[float, float], subtype: str
 ) -> Path:
@@ -185,6 +214,7 @@ def generate_mini_corpus(
     classes: Optional[Sequence[str]] = None,
     speech_pairs: Tuple[int, int] = (40, 24),
     subtype: str = "PCM_16",
+    examples_per_class: int = 4,
 ) -> Dict[str, Path]:
     """Synthesise the mini corpus: clips, datafiles, class metadata, evaluation lists.
 
@@ -192,12 +222,15 @@ def generate_mini_corpus(
 
         classes.json                       class names, labels, captions, paraphrases
         audio/{train,validation,test}/<class>/<class>-NNN.wav
+        audio/examples/<class>/<class>-NNN.wav   held-out clips, never a target nor trained on:
+                                           the audio-example queries
         train.json validation.json test.json   datafiles (released format, labels, all
                                                training captions of the clip's class)
         eval/{validation,test}/            common evaluation-list format: every clip of the
                                            split mixed at 0 dB with a clip of another class;
                                            eval.csv columns idx, caption, label, paraphrase,
-                                           class, ...
+                                           class, ..., audio (a held-out example of the
+                                           target's class, relative to the list's folder)
         speech/{train,test}/               noisy synthetic speech (mixture = noisy, segment =
                                            clean, caption "speech") at 2.5-17.5 dB SNR
 
@@ -214,6 +247,9 @@ def generate_mini_corpus(
         classes: names of the classes to use (default: all of :data:`CLASSES`).
         speech_pairs: noisy-speech pairs in train and test (0 to skip the set).
         subtype: soundfile subtype of every written wav (16-bit keeps the corpus small).
+        examples_per_class: held-out audio examples per class (0: none, and no ``audio``
+            column). They are drawn after everything else from their own random streams: the
+            other files are the same with or without them.
 
     Returns:
         Paths of what was written: ``train``, ``validation``, ``test`` (datafiles),
@@ -232,6 +268,8 @@ def generate_mini_corpus(
         raise AudioSepError("the mini corpus needs at least 2 classes (mixtures need another class)")
     if min(clips_per_class) < 1 or len(clips_per_class) != 3:
         raise AudioSepError(f"clips_per_class must be 3 positive counts (train, validation, test), got {clips_per_class}")
+    if examples_per_class < 0:
+        raise AudioSepError(f"examples_per_class must be >= 0, got {examples_per_class}")
     if not 0 < clip_seconds[0] <= clip_seconds[1]:
         raise AudioSepError(f"clip_seconds must be a range (min, max) of positive durations, got {clip_seconds}")
     if sample_rate < 16000:
@@ -254,6 +292,10 @@ def generate_mini_corpus(
     for split, count in zip(("train", "test"), speech_pairs):
         if count > 0:
             written[f"speech_{split}"] = _speech_set(out_dir / "speech", count, split, seed, sample_rate, seconds, subtype)
+    if examples_per_class > 0:
+        _write_examples(out_dir, chosen, examples_per_class, seed, sample_rate, seconds, subtype)
+        for split_id, split in enumerate(SPLITS[1:], start=1):
+            _add_audio_column(written[f"eval_{split}"], examples_per_class, seed, split_id)
     meta = {
         "seed": seed,
         "sample_rate": sample_rate,

@@ -3,10 +3,10 @@ training/evaluation overlap check.
 
 Reads ``paths.data_dir`` and:
 
-- ``data.mini``: ``{seed, sample_rate, clips_per_class, clip_seconds, speech_pairs, classes}``
-  (absent or null: no mini corpus) -> ``<data_dir>/<folder>`` (``folder``, default ``mini``);
-  ``pictures: true`` (or ``{fps, size, pictures_per_class}``) adds the picture stream
-  (:func:`~.mini_pictures.add_picture_stream`);
+- ``data.mini``: ``{seed, sample_rate, clips_per_class, clip_seconds, speech_pairs, classes,
+  examples_per_class}`` (absent or null: no mini corpus) -> ``<data_dir>/<folder>``
+  (``folder``, default ``mini``); ``pictures: true`` (or ``{fps, size, pictures_per_class}``)
+  adds the picture stream (:func:`~.mini_pictures.add_picture_stream`);
 - ``data.corpora.<name>``: ``{root: ..., <other arguments of prepare_<name>>}`` ->
   ``<data_dir>/<name>`` (unknown options are an error; every corpus's options are checked
   before any is prepared);

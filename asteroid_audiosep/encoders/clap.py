@@ -37,6 +37,11 @@ ROBERTA_BASE = dict(
     eos_token_id=2,
 )
 
+#: ``tokenizer`` value naming the shipped byte-level tokenizer (no download; for random towers).
+BYTE_LEVEL = "byte-level"
+
+_STANDARD_KEYS = ("text_mean", "text_std", "audio_mean", "audio_std")
+
 CLAP_SAMPLE_RATE = 48000
 CLAP_CLIP_SAMPLES = 480000
 
@@ -137,6 +142,12 @@ class ClapQueryEncoder(QueryEncoder):
         embed_dim: expected embedding size (checked when given).
         state_dict: CLAP weights given in memory (e.g. from the released AudioSep checkpoint),
             instead of ``checkpoint``.
+        seed: with ``checkpoint=None``, the seed of the random towers (the same seed builds the
+            same towers, so a model trained with them can be evaluated later); None: unseeded.
+        standardize: ``{"text_mean", "text_std", "audio_mean", "audio_std"}`` (lists of
+            ``embed_dim`` floats): each embedding has its modality's mean subtracted, is divided
+            by its deviation and L2-normalised again. Makes the nearly collapsed embeddings of
+            random towers readable (see :mod:`asteroid_audiosep.engine.hybrid`).
     """
 
     def __init__(
@@ -149,8 +160,12 @@ class ClapQueryEncoder(QueryEncoder):
         max_length: int = 512,
         embed_dim: Optional[int] = None,
         state_dict: Optional[Dict[str, torch.Tensor]] = None,
+        seed: Optional[int] = None,
+        standardize: Optional[Dict[str, List[float]]] = None,
     ):
         super().__init__()
+        if standardize is not None and (not isinstance(standardize, dict) or set(standardize) != set(_STANDARD_KEYS)):
+            raise AudioSepError(f"standardize needs {_STANDARD_KEYS}, each a list of embed_dim floats")
         if tmodel != "roberta":
             raise AudioSepError(f"only the 'roberta' CLAP text tower is supported, got {tmodel!r}")
         clap_module = import_clap_module()
@@ -161,7 +176,10 @@ class ClapQueryEncoder(QueryEncoder):
         cfg = json.loads(json.dumps(configs[amodel]))
         cfg["text_cfg"]["model_type"] = tmodel
         self.text_config = dict(text_config or {})
-        with _text_tower_from_config({**ROBERTA_BASE, **self.text_config}):
+        self.seed = None if seed is None else int(seed)
+        with torch.random.fork_rng(devices=[]), _text_tower_from_config({**ROBERTA_BASE, **self.text_config}):
+            if self.seed is not None:
+                torch.manual_seed(self.seed)
             self.model = clap_module.CLAP(**cfg, enable_fusion=False)
         self.model_cfg = cfg
         self.checkpoint = checkpoint
@@ -179,19 +197,38 @@ class ClapQueryEncoder(QueryEncoder):
         try:
             from transformers import RobertaTokenizer
 
-            self.tokenizer = RobertaTokenizer.from_pretrained(tokenizer)
+            if tokenizer == BYTE_LEVEL:
+                from ..resources import BYTE_LEVEL_TOKENIZER
+
+                self.tokenizer = RobertaTokenizer.from_pretrained(str(BYTE_LEVEL_TOKENIZER))
+            else:
+                self.tokenizer = RobertaTokenizer.from_pretrained(tokenizer)
         except OSError as err:
             raise AudioSepError(
                 f"cannot load the RoBERTa tokenizer {tokenizer!r} ({err}); offline, pass a local "
-                "folder holding vocab.json and merges.txt"
+                "folder holding vocab.json and merges.txt (or 'byte-level' with random towers)"
             ) from err
         self.amodel, self.tmodel = amodel, tmodel
         self.max_length = int(max_length)
         self.embed_dim = int(self.model.joint_embed_shape)
         if embed_dim is not None and int(embed_dim) != self.embed_dim:
             raise AudioSepError(f"CLAP gives {self.embed_dim}-d embeddings, not {embed_dim}")
+        self.standardize = None
+        if standardize is not None:
+            if any(len(standardize[k]) != self.embed_dim for k in _STANDARD_KEYS):
+                raise AudioSepError(f"standardize needs {_STANDARD_KEYS}, each of {self.embed_dim} floats")
+            keys = _STANDARD_KEYS
+            self.standardize = {k: [float(v) for v in standardize[k]] for k in keys}
+            for k in keys:
+                self.register_buffer(f"_{k}", torch.tensor(self.standardize[k]), persistent=False)
         self.requires_grad_(False)
         self.eval()
+
+    def _standardized(self, emb: torch.Tensor, modality: str) -> torch.Tensor:
+        if self.standardize is None:
+            return emb
+        mean, std = getattr(self, f"_{modality}_mean"), getattr(self, f"_{modality}_std")
+        return torch.nn.functional.normalize((emb.float() - mean) / std, dim=-1)
 
     def _embed_text(self, texts: List[str]) -> torch.Tensor:
         tokens = self.tokenizer(
@@ -201,7 +238,7 @@ class ClapQueryEncoder(QueryEncoder):
             max_length=self.max_length,
             return_tensors="pt",
         )
-        return self.model.get_text_embedding(dict(tokens))
+        return self._standardized(self.model.get_text_embedding(dict(tokens)), "text")
 
     @property
     def has_audio_tower(self) -> bool:
@@ -233,7 +270,7 @@ class ClapQueryEncoder(QueryEncoder):
                 clip = clip.repeat(CLAP_CLIP_SAMPLES // clip.shape[0])
                 clip = torch.nn.functional.pad(clip, (0, CLAP_CLIP_SAMPLES - clip.shape[0]))
             items.append({"waveform": clip, "longer": torch.tensor([False])})
-        return self.model.get_audio_embedding(items)
+        return self._standardized(self.model.get_audio_embedding(items), "audio")
 
     def spec(self) -> dict:
         spec = {
@@ -247,4 +284,8 @@ class ClapQueryEncoder(QueryEncoder):
         }
         if self.text_config:
             spec["text_config"] = self.text_config
+        if self.seed is not None:
+            spec["seed"] = self.seed
+        if self.standardize is not None:
+            spec["standardize"] = self.standardize
         return spec

@@ -71,6 +71,10 @@ class AudioSepSystem(System):
             items whose clip has one, see :mod:`~asteroid_audiosep.engine.pictures`).
         picture_table: ``(table (num_clips, D), has_picture (num_clips,))`` indexed by the
             batch's ``index`` (the clip's position in the training set), for ``"image"``.
+        clip_embeddings: ``(num_clips, D)`` audio embeddings of the training clips (see
+            :mod:`~asteroid_audiosep.engine.hybrid`): an audio-queried item whose batch says
+            which clip it was cut from (``index``) is queried by its clip's embedding instead
+            of a live embedding of its target.
     """
 
     default_monitor = "val_sdri"
@@ -90,6 +94,7 @@ class AudioSepSystem(System):
         seed: int = 0,
         query_modality: str = "audio",
         picture_table: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+        clip_embeddings: Optional[torch.Tensor] = None,
     ):
         super().__init__(model, optimizer, loss_func, train_loader, val_loader, scheduler, config)
         if not 0.0 <= float(use_text_ratio) <= 1.0:
@@ -97,6 +102,7 @@ class AudioSepSystem(System):
         self.mixer = mixer if mixer is not None else SegmentMixer()
         # Kept outside the module tree: a (possibly large) CPU table, not a model part.
         self.__dict__["query_cache"] = query_cache
+        self.__dict__["clip_embeddings"] = clip_embeddings
         self.use_text_ratio = float(use_text_ratio)
         if query_modality not in ("audio", "image"):
             raise AudioSepError(f"query_modality must be 'audio' or 'image', got {query_modality!r}")
@@ -130,6 +136,7 @@ class AudioSepSystem(System):
 
     def query_conditions(
         self, captions: Sequence[str], targets: Optional[torch.Tensor] = None, key: Optional[int] = None,
+        clips: Optional[torch.Tensor] = None,
         indices: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Conditions of a training batch: text embeddings, some replaced by audio (or picture)
@@ -141,16 +148,24 @@ class AudioSepSystem(System):
                 ``use_text_ratio < 1``.
             key: identifies the batch for the random choice of audio-queried items (default:
                 derived from the global step and rank).
-            indices: the items' clip positions in the training set (picture queries).
+            clips: the items' clip positions in the training set (``batch["index"]``): with
+                :attr:`clip_embeddings`, audio-queried items take their clip's cached embedding;
+                picture-queried items take their clip's picture embedding.
+            indices: another name for ``clips``.
         """
         conditions = self.text_conditions(captions)
         if self.use_text_ratio >= 1.0 or targets is None:
             return conditions
         generator = torch.Generator().manual_seed(step_seed(self.seed, self._default_key(key), _QUERY_STREAM))
+        clips = clips if clips is not None else indices
         if self.query_modality == "image":
-            return self.picture_conditions(conditions, indices, torch.rand(len(captions), generator=generator))
+            return self.picture_conditions(conditions, clips, torch.rand(len(captions), generator=generator))
         use_audio = torch.rand(len(captions), generator=generator) >= self.use_text_ratio
-        if bool(use_audio.any()):
+        if bool(use_audio.any()) and self.clip_embeddings is not None and clips is not None:
+            conditions = conditions.clone()
+            chosen = torch.as_tensor(clips).cpu()[use_audio]
+            conditions[use_audio.to(conditions.device)] = self.clip_embeddings[chosen].to(conditions)
+        elif bool(use_audio.any()):
             encoder = self.model.query_encoder
             audio = targets[use_audio.to(targets.device)].reshape(int(use_audio.sum()), -1)
             conditions = conditions.clone()
@@ -180,12 +195,12 @@ class AudioSepSystem(System):
 
     # ------------------------------------------------------------------ training
     @staticmethod
-    def _unpack_train(batch) -> Tuple[torch.Tensor, List[str], Optional[int]]:
+    def _unpack_train(batch) -> Tuple[torch.Tensor, List[str], Optional[int], Optional[torch.Tensor]]:
         if isinstance(batch, dict):
             segments, captions = batch["waveform"], batch["caption"]
-            positions = batch.get("position")
+            positions, clips = batch.get("position"), batch.get("index")
         else:
-            segments, captions, positions = batch[0], batch[1], None
+            segments, captions, positions, clips = batch[0], batch[1], None, None
         if segments.dim() == 2:
             segments = segments.unsqueeze(1)
         if isinstance(captions, str) or len(captions) != segments.shape[0]:
@@ -193,7 +208,7 @@ class AudioSepSystem(System):
                 f"a training batch needs one caption per segment, got {len(captions)} for {segments.shape[0]}"
             )
         key = int(positions[0]) if positions is not None and len(positions) else None
-        return segments, list(captions), key
+        return segments, list(captions), key, clips
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
         """Mix the batch's segments, embed the captions, separate, and return the loss.
@@ -203,13 +218,12 @@ class AudioSepSystem(System):
         batch and rank; see :mod:`~asteroid_audiosep.engine.batching`), else the global step and
         rank: a resumed run draws what the uninterrupted run drew.
         """
-        segments, captions, key = self._unpack_train(batch)
+        segments, captions, key, clips = self._unpack_train(batch)
         key = self._default_key(key)
         if train:
             self.mixer.generator = torch.Generator().manual_seed(step_seed(self.seed, key, _MIXER_STREAM))
         mixtures, targets = self.mixer(segments)
-        indices = batch.get("index") if isinstance(batch, dict) else None
-        conditions = self.query_conditions(captions, targets if train else None, key=key, indices=indices)
+        conditions = self.query_conditions(captions, targets if train else None, key=key, clips=clips)
         estimates = self.model(mixtures, conditions)
         return self.loss_func(estimates, targets)
 

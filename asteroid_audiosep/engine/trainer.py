@@ -17,8 +17,10 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from ..config import save_config
+from ..errors import AudioSepError
 from ..fileio import write_text_atomic
 from .hardware import Hardware, is_main_process
+from .hybrid import prepare_hybrid
 from .setup import build_model, build_query_cache, check_resumable, find_resume_checkpoint, load_initial_model
 from .train_config import check_config, check_encoder_spec, resolve_train_config
 
@@ -167,10 +169,15 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
         initial = load_initial_model(training["init_from"], exp_dir, data["sample_rate"])
         if initial.query_encoder_spec:
             encoder_spec = dict(initial.query_encoder_spec)
-    live_encoder = None
+    live_encoder, clips = None, None
+    standardized = encoder_spec.pop("standardize", None) is True  # statistics computed below
+    if standardized and not training["embedding_cache"]:
+        raise AudioSepError("model.query_encoder.standardize: true needs training.embedding_cache: true")
     if training["embedding_cache"]:
         cache, encoder_spec = build_query_cache(encoder_spec, texts, exp_dir,
                                                 training["cache_batch_size"], rank0)
+        cache, clips, encoder_spec = prepare_hybrid(encoder_spec, cache, train_set, exp_dir, rank0,
+                                                    float(training["use_text_ratio"]) < 1.0, standardized)
         embed_dim = cache.embed_dim
     else:
         from ..encoders import build_query_encoder
@@ -196,7 +203,8 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
     system = AudioSepSystem(model, optimizer, get_loss_func(training["loss"]), train_loader, val_loader,
                             scheduler=make_scheduler(optimizer, schedule), config=cfg, mixer=mixer,
                             query_cache=cache, use_text_ratio=training["use_text_ratio"], seed=training["seed"],
-                            query_modality=training["query_modality"], picture_table=picture_table)
+                            query_modality=training["query_modality"], picture_table=picture_table,
+                            clip_embeddings=clips)
     validate = valid_set is not None
     callbacks, best, rate = _callbacks(training, exp_dir, validate, extra_callbacks)
     trainer = _trainer(training, hardware, exp_dir, callbacks, validate)

@@ -38,7 +38,7 @@ SEPARATION_COLUMNS = ("id", "dataset", "query_type", "sdr", "sdri", "si_sdr")
 #: Columns every enhancement result row must have.
 ENHANCEMENT_COLUMNS = ("id", "system", "pesq", "csig", "cbak", "covl", "ssnr", "stoi")
 #: Order of query types in the tables (others follow alphabetically).
-QUERY_TYPE_ORDER = ("label", "labels", "caption", "paraphrase")
+QUERY_TYPE_ORDER = ("label", "labels", "caption", "paraphrase", "audio", "image")
 #: The paper's name for the unprocessed input of the enhancement table.
 NOISY = "Noisy"
 

@@ -4,7 +4,9 @@
 Reads ``evaluation`` from a resolved recipe config; each entry of ``evaluation.sets`` is either
 an evaluation list in the common format (``list: <csv>``) or
 the released benchmark (``released: <dataset>``, ``csv: <its metadata CSV>``,
-``data_dir: <evaluation/data/<dataset>>``), evaluated with each of its ``query_types``. Paths may
+``data_dir: <evaluation/data/<dataset>>``), evaluated with each of its ``query_types``: a text
+column of the list, or ``audio`` / ``image``, whose column names example files (relative to the
+list's folder, or absolute) embedded by the model's encoder. Paths may
 hold ``{data_dir}`` / ``{exp_dir}``. Queries are embedded once per set with the model's query
 encoder, or looked up in ``evaluation.query_embeddings`` (a table file written by
 ``PrecomputedQueryEncoder.save``: embeddings computed elsewhere, e.g. on a machine with
@@ -58,12 +60,16 @@ def main(argv=None) -> int:
         embeddings = get_value(cfg, "evaluation.query_embeddings")
         embeddings = data_path(cfg, embeddings) if embeddings else None
         tables = []
+
+        def path(value):
+            return data_path(cfg, value)
+
         for entry in sets:
             name = entry.get("name") or entry.get("released")
             for query_type in entry.get("query_types") or ["caption"]:
-                dataset = open_eval_set(entry, query_type, int(model.sample_rate),
-                                        path=lambda v: data_path(cfg, v))
-                table = query_table(model, dataset.queries(), embeddings)
+                dataset = open_eval_set(entry, query_type, int(model.sample_rate), path=path)
+                base = path(entry["list"]).parent if "list" in entry else path(entry.get("data_dir", "."))
+                table = query_table(model, dataset.queries(), embeddings, query_type=query_type, base_dir=base)
                 out_dir = exp / "eval" / str(name)
                 csv = evaluate_separation(
                     model, dataset, out_dir / f"{query_type}.csv", dataset_name=str(name),
