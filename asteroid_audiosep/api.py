@@ -287,6 +287,9 @@ def separate(
     whole_seconds: Optional[float] = None,
     format: str = "same",
     subtype: Optional[str] = None,
+    auto: Optional[int] = None,
+    min_score: Optional[float] = None,
+    labels: Optional[Union[PathLike, Sequence[str]]] = None,
 ) -> SeparationReport:
     """Separate the sounds that queries describe from audio files and folders.
 
@@ -324,6 +327,12 @@ def separate(
         subtype: the sample format (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``); default: the
             input's when it is 16/24-bit PCM, else float (24-bit in FLAC). Integer outputs that
             would clip are scaled down with a warning.
+        auto: also separate the ``auto`` most likely sounds of each file, found by zero-shot
+            tagging with the model's CLAP encoder (:func:`~asteroid_audiosep.tagging.auto_queries`;
+            outputs are named after the labels); ``queries`` may then be empty.
+        min_score: with ``auto``, leave out labels whose cosine score is below it.
+        labels: with ``auto``, the label vocabulary (a list, or a file with one label per line;
+            default: AudioSet's 527 names).
 
     Returns:
         A :class:`SeparationReport`; ``report.ok`` is False when a file failed.
@@ -334,6 +343,14 @@ def separate(
     start_time = time.perf_counter()
     if mode not in MODES:
         raise AudioSepError(f"mode must be one of {MODES}, got {mode!r}")
+    if auto is not None:
+        if int(auto) < 1:
+            raise AudioSepError(f"--auto must be >= 1, got {auto}")
+        return _separate_auto(inputs, queries, model, outdir, auto, min_score, labels, start_time,
+                              dict(mode=mode, overwrite=overwrite, device=device, half=half,
+                                   chunk_seconds=chunk_seconds, context_seconds=context_seconds,
+                                   batch_size=batch_size, progress=progress, whole_seconds=whole_seconds,
+                                   format=format, subtype=subtype))
     given = isinstance(query_embeddings, torch.Tensor)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
@@ -379,4 +396,40 @@ def separate(
         FilePipeline(separator, progress=progress).run(jobs)
     finally:
         record_outputs(p for r in results for p in r.outputs)
+    return SeparationReport(results, time.perf_counter() - start_time)
+
+
+def _separate_auto(inputs, queries, model, outdir, k: int, min_score, labels, start_time: float,
+                   options) -> SeparationReport:
+    """``separate --auto K``: each file's K most likely sounds (plus ``queries``), file by file."""
+    from .audio import load_audio
+    from .tagging import auto_queries, load_labels
+
+    if labels is None or isinstance(labels, (str, os.PathLike)):
+        labels = load_labels(labels)
+
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    extra = [] if queries is None or (not isinstance(queries, (str, Query)) and not list(queries)) \
+        else as_queries(queries)
+    model = load_separator(model, options["device"])
+    outdir = Path(outdir) if outdir is not None else None
+    naming = OutputPlanner([q.label for q in extra] or ["query"], options["mode"], outdir, True, [])
+    results: List[FileResult] = []
+    for path, rel, error in _collect_inputs(inputs, naming.is_output_name):
+        try:
+            if error:
+                raise AudioSepError(error)
+            wav, rate = load_audio(path)
+            found = auto_queries(model.query_encoder, wav, rate, k, min_score, labels=list(labels))
+            if not found and not extra:
+                raise AudioSepError(f"no label scores {min_score} or more: lower --min-score")
+            log.info("%s: %s", path, ", ".join(q.label for q in found))
+        except AudioSepError as err:
+            result = FileResult(input=path)
+            result.fail(err)
+            results.append(result)
+            continue
+        report = separate(path, extra + found, model, outdir / rel if outdir is not None else None, **options)
+        results.extend(report.files)
     return SeparationReport(results, time.perf_counter() - start_time)

@@ -50,7 +50,7 @@ class _QueryAction(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
-def build_queries(given) -> list:
+def build_queries(given, allow_none: bool = False) -> list:
     """``[(kind, value), ...]`` from the command line -> strings and Query objects."""
     from .queries import Query, load_queries_file, parse_audio_argument, parse_span, parse_video_argument
 
@@ -70,8 +70,9 @@ def build_queries(given) -> list:
             queries.append(parse_video_argument(value))
         else:
             queries.extend(load_queries_file(value))
-    if not queries:
-        raise AudioSepError("give at least one query: -q TEXT, --query-audio, --query-span, --query-image, "
+    if not queries and not allow_none:
+        raise AudioSepError("give at least one query (or --auto K): -q TEXT, --query-audio, --query-span, "
+                            "--query-image, "
                             "--query-video or --queries")
     return queries
 
@@ -82,7 +83,7 @@ def _separate(args: argparse.Namespace) -> int:
     mode = "both" if args.keep_both else "remove" if args.remove else "target"
     report = separate(
         args.inputs,
-        build_queries(args.queries),
+        build_queries(args.queries, allow_none=args.auto is not None),
         model=args.model,
         outdir=args.outdir,
         mode=mode,
@@ -95,6 +96,9 @@ def _separate(args: argparse.Namespace) -> int:
         whole_seconds=args.whole_seconds,
         format=args.format,
         subtype=args.subtype,
+        auto=args.auto,
+        min_score=args.min_score,
+        labels=args.labels,
         query_embeddings=args.query_embeddings,
         progress=not args.quiet,
     )
@@ -191,6 +195,13 @@ def add_separate_parser(subparsers) -> None:
         help="most (query, chunk, channel) items per network call; larger values batch "
         "equal-length chunks and short files, for GPUs (default: one chunk's items)",
     )
+    p.add_argument("--auto", type=int, metavar="K",
+                   help="also separate the K most likely sounds of each file, found by zero-shot tagging "
+                   "with the model's CLAP encoder (outputs named after the labels; CLAP models)")
+    p.add_argument("--min-score", type=float, metavar="S",
+                   help="with --auto: leave out labels whose score (cosine) is below S")
+    p.add_argument("--labels", metavar="FILE",
+                   help="with --auto: the label vocabulary, one per line (default: AudioSet's 527 names)")
     p.add_argument("--format", choices=["same", "wav", "flac"], default="same",
                    help="output container: same (WAV stays WAV, FLAC stays FLAC, others become FLAC; "
                    "default), wav (RF64 beyond 4 GiB) or flac")

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import small_model_args
 from tone_encoder import TONES, TextOnlyEncoder, ToneEncoder, tone
 
-from asteroid_audiosep import AudioSep, AudioSepError
+from asteroid_audiosep import AudioSep, AudioSepError, separate
 from asteroid_audiosep.cli import main
 from asteroid_audiosep.encoders import base as encoder_registry
 from asteroid_audiosep.tagging import auto_queries, load_labels, tag_files
@@ -82,3 +83,24 @@ def test_tag_command_prints_and_writes_csv_and_json(tmp_path, capsys, monkeypatc
     (tmp_path / "empty.txt").write_text("")
     assert main(["tag", str(rec), "-m", str(package), "--labels", str(tmp_path / "empty.txt")]) == 2
     assert "has no labels" in capsys.readouterr().err
+
+
+def test_separate_auto_writes_outputs_named_after_the_two_labels(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = AudioSep(**small_model_args(condition_dim=len(TONES)))
+    model.set_query_encoder(ToneEncoder(), update_spec=False)
+    mix = tone(500.0, 2.0, 16000) + tone(2000.0, 2.0, 16000, amp=0.3) + tone(250.0, 2.0, 16000, amp=0.05)
+    sf.write(tmp_path / "mix.wav", mix, 16000)
+    (tmp_path / "labels.txt").write_text("\n".join(TONES) + "\n")
+    report = separate(tmp_path / "mix.wav", [], model=model, outdir=tmp_path / "out", auto=2,
+                      labels=tmp_path / "labels.txt", progress=False)
+    assert report.ok, report.summary()
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["mix__mid_tone.wav", "mix__whistle.wav"]
+    # A text-only encoder cannot tag: one clear error per file, nothing written.
+    other = AudioSep(**small_model_args(condition_dim=len(TONES)))
+    other.set_query_encoder(TextOnlyEncoder(), update_spec=False)
+    report = separate(tmp_path / "mix.wav", [], model=other, outdir=tmp_path / "none", auto=1,
+                      labels=["beep"], progress=False)
+    assert not report.ok and "audio" in str(report.failed[0].error)
+    assert main(["separate", "--auto", "0", "-m", "x.pth", str(tmp_path / "mix.wav")]) == 2
+    assert "--auto must be >= 1" in capsys.readouterr().err
