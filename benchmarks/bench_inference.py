@@ -566,16 +566,18 @@ def user_section(args, workdir: Path, weights: str) -> None:
         )
     folder = workdir / "folder_44k_stereo"
     write_folder(folder)
+    reduced = args.folder_model == "reduced"
     res = run_worker(
-        "user_folder", weights=weights, reduced=1, input=folder, output=workdir,
+        "user_folder", weights=weights, reduced=int(reduced), input=folder, output=workdir,
         repeats=args.repeats,
     )
     if "error" in res:
         print(f"folder: failed: {res['error']}\n")
         return
     print(
-        f"folder of {res['files']} x 10 s 44.1 kHz stereo FLAC, reduced model (channels "
-        f"{REDUCED['channels']}): asteroid-audiosep separate {res['cli']:.1f} s wall "
+        f"folder of {res['files']} x 10 s 44.1 kHz stereo FLAC, "
+        f"{'reduced model (channels ' + str(REDUCED['channels']) + ')' if reduced else 'released architecture'}: "
+        f"asteroid-audiosep separate {res['cli']:.1f} s wall "
         f"(of which {res['startup']:.1f} s starting Python and importing torch), summed plain "
         f"forwards {res['plain']:.1f} s: ratio {res['cli'] / res['plain']:.3f} "
         f"({(res['cli'] - res['startup']) / res['plain']:.3f} without the start-up)\n",
@@ -614,6 +616,9 @@ def parse_args(argv=None):
         choices=["speed", "memory", "seams", "gpu", "user"],
         help="what to measure (default: everything)",
     )
+    p.add_argument("--folder-model", choices=["released", "reduced"], default="released",
+                   help="the model of the folder run: the released architecture (default: the network's "
+                   "share of a real run) or the reduced one (a shorter run, where I/O weighs more)")
     p.add_argument("--workdir", help="folder for the generated files (default: a new temp folder)")
     return p.parse_args(argv)
 
