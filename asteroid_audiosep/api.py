@@ -122,9 +122,8 @@ def query_conditions(
         embeddings on the model's device.
     """
     items = as_queries(queries)
-    items = [Query.text(q.text_value.strip(), name=q.name) if q.kind == "text" else q for q in items]
     if embeddings is None:
-        items = list({_identity(q): q for q in items}.values())
+        items = unique_queries(items)
         labels = [q.label for q in items]
         if all(q.kind == "text" for q in items):  # text only: exactly the model's own path
             return labels, model.embed_queries([q.text_value for q in items])
@@ -141,8 +140,10 @@ def query_conditions(
     return labels, embeddings
 
 
-def _identity(query: Query):
-    return (query.kind, query.text_value, query.name) if query.kind == "text" else id(query)
+def unique_queries(queries) -> List[Query]:
+    """The queries, text stripped, each identical text query once (in order)."""
+    items = [Query.text(q.text_value.strip(), name=q.name) if q.kind == "text" else q for q in as_queries(queries)]
+    return list({((q.kind, q.text_value, q.name) if q.kind == "text" else id(q)): q for q in items}.values())
 
 
 def _embed(model: AudioSep, items: List[Query], span_reader) -> torch.Tensor:
@@ -161,12 +162,14 @@ def _embed(model: AudioSep, items: List[Query], span_reader) -> torch.Tensor:
     return out.to(model.window.device, torch.float32)
 
 
-def _file_conditions(model: AudioSep, items: List[Query]):
-    """Per-input embeddings for span queries: the span is read from the input itself."""
-    if not any(q.needs_input for q in items):
+def _file_conditions(model: AudioSep, items: List[Query], conditions: torch.Tensor):
+    """Per-input embeddings for span queries (the span is read from the input itself): the rows
+    of ``conditions`` that do not depend on the input are kept, the span queries' are embedded."""
+    spans = [k for k, q in enumerate(items) if q.needs_input]
+    if not spans:
         return None
 
-    def conditions(signal) -> torch.Tensor:
+    def per_input(signal) -> torch.Tensor:
         def read(start: float, end: float):
             a, b = int(round(start * signal.rate)), int(round(end * signal.rate))
             if b > signal.frames + 1 or a >= signal.frames:
@@ -174,9 +177,17 @@ def _file_conditions(model: AudioSep, items: List[Query]):
                                     "of audio")
             return signal.read(a, min(b, signal.frames)).mean(0), signal.rate
 
-        return _embed(model, items, read)
+        out = conditions.clone()
+        out[spans] = _embed(model, [items[k] for k in spans], read)
+        return out
 
-    return conditions
+    return per_input
+
+
+def _separator(model: AudioSep, conditions: torch.Tensor, chunk_seconds, context_seconds, batch_size, half,
+               whole_seconds) -> ChunkedSeparator:
+    return ChunkedSeparator(model, conditions, chunk_seconds, context_seconds, batch_size,
+                            _half_dtype(half, model.window.device), whole_seconds)
 
 
 def separate_waveform(
@@ -211,19 +222,12 @@ def separate_waveform(
     """
     model = load_separator(model, device)
     signal = TensorSignal(wav, sample_rate, model.sample_rate)
-    per_input = _file_conditions(model, as_queries(queries)) if condition is None else None
-    _, conditions = query_conditions(model, queries, condition)
+    items = unique_queries(queries) if condition is None else as_queries(queries)
+    _, conditions = query_conditions(model, items, condition)
+    per_input = _file_conditions(model, items, conditions) if condition is None else None
     if per_input is not None:
         conditions = per_input(signal)
-    separator = ChunkedSeparator(
-        model,
-        conditions,
-        chunk_seconds,
-        context_seconds,
-        batch_size,
-        _half_dtype(half, model.window.device),
-        whole_seconds,
-    )
+    separator = _separator(model, conditions, chunk_seconds, context_seconds, batch_size, half, whole_seconds)
     if signal.frames == 0:
         raise AudioSepError("the waveform is empty (0 samples)")
     blocks = [block.targets for block in separator.run(signal)]
@@ -362,17 +366,10 @@ def separate(
     naming = OutputPlanner(labels, mode, outdir, overwrite, [], format, subtype)
     files = _collect_inputs(inputs, naming.is_output_name)  # before the model: fail fast
     model = load_separator(model, device, None if given else query_embeddings)
+    items = items if given else unique_queries(items)
     queries, conditions = query_conditions(model, items, query_embeddings if given else None)
-    per_input = None if given else _file_conditions(model, items)
-    separator = ChunkedSeparator(
-        model,
-        conditions,
-        chunk_seconds,
-        context_seconds,
-        batch_size,
-        _half_dtype(half, model.window.device),
-        whole_seconds,
-    )
+    per_input = None if given else _file_conditions(model, items, conditions)
+    separator = _separator(model, conditions, chunk_seconds, context_seconds, batch_size, half, whole_seconds)
     existing = [p for p, _, _ in files if p.exists()]
     planner = OutputPlanner(queries, mode, outdir, overwrite, existing, format, subtype)
     results: List[FileResult] = []

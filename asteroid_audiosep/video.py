@@ -55,7 +55,7 @@ def video_duration(path: PathLike) -> float:
         AudioSepError: a missing or unreadable file.
     """
     if is_image_file(path):
-        _read_image(path)
+        read_image(path)
         return 0.0
     with _open(path) as container:
         stream = container.streams.video[0]
@@ -72,7 +72,8 @@ def video_duration(path: PathLike) -> float:
         return last
 
 
-def _read_image(path: PathLike):
+def read_image(path: PathLike):
+    """A picture file as an RGB PIL image (clear errors for missing or unreadable files)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -101,7 +102,7 @@ def read_frames(path: PathLike, times: Sequence[float]) -> list:
     if min(times) < 0:
         raise AudioSepError(f"frame time {min(times)} s: times must be >= 0")
     if is_image_file(path):
-        image = _read_image(path)
+        image = read_image(path)
         return [image.copy() for _ in times]
     duration = video_duration(path)
     if max(times) > duration + 1e-6:

@@ -66,3 +66,12 @@ def test_command_line_audio_queries(model, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     rc = main(["separate", "-m", str(tmp_path / "m.pth"), "--query-span", "3-2", str(tmp_path / "mix.wav")])
     assert rc == 2 and "START must be < END" in capsys.readouterr().err
+
+
+def test_repeated_text_queries_beside_a_span_query(model, tmp_path):
+    """Identical text queries are embedded once and the span query keeps its own row."""
+    wav = torch.from_numpy(tone_mix(3.0))[None]
+    both = separate_waveform(model, wav, 16000, ["dog", "dog", Query.span(1.0, 2.0)])
+    assert both.shape == (2, 1, 48000)
+    alone = separate_waveform(model, wav, 16000, [Query.span(1.0, 2.0)])
+    assert torch.allclose(both[1], alone[0], atol=1e-6)

@@ -20,19 +20,14 @@ def as_pil_image(image: Any):
     Raises:
         AudioSepError: a missing or unreadable file, or a tensor of another shape.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise AudioSepError(f"image {path} not found")
-        try:
-            with Image.open(path) as img:
-                return img.convert("RGB")
-        except (UnidentifiedImageError, OSError) as err:
-            raise AudioSepError(f"cannot read the image {path} ({err}): give a png or jpg file") from None
+        from ..video import read_image
+
+        return read_image(image)
     array = torch.as_tensor(image).detach().cpu()
     if array.dim() == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
         array = array.permute(1, 2, 0)
