@@ -116,3 +116,19 @@ def test_outputs_follow_the_umask(model, tmp_path, umask, mode):
         os.umask(old)
     for path in (tmp_path / "o").iterdir():
         assert path.stat().st_mode & 0o777 == mode, path
+
+
+def test_an_integer_output_that_would_clip_is_scaled_with_a_warning(tmp_path):
+    from asteroid_audiosep.outputs import OutputSpec, OutputWriter
+
+    specs = [OutputSpec("target", 0, tmp_path / "loud.wav"), OutputSpec("residual", 0, tmp_path / "rest.wav")]
+    fmt = choose_format("WAV", "PCM_16", frames=1000, channels=1)
+    writer = OutputWriter(specs, 8000, 1, 1000, fmt)
+    target = torch.linspace(-2.0, 2.0, 1000)[None, None]  # peak 2.0: past 16-bit full scale
+    writer.write(target, torch.zeros(1, 1000))
+    assert writer.commit() == [s.path for s in specs]
+    loud, _ = sf.read(tmp_path / "loud.wav")
+    assert sf.info(tmp_path / "loud.wav").subtype == "PCM_16"
+    assert np.abs(loud).max() < 1.0 and np.allclose(loud * 2.0 / 0.99, target[0, 0].numpy(), atol=1e-3)
+    assert len(writer.warnings) == 2 and all("scaled by" in w for w in writer.warnings)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loud.wav", "rest.wav"]  # no temporaries left
