@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .checkpoints import trusted_checkpoints
 from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
 from .tagging import add_tag_parser
@@ -242,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for add in SUBCOMMANDS:
         add(subparsers)
+    for sub in subparsers.choices.values():  # every sub-command reads a model file
+        sub.add_argument("--trust-checkpoint", action="store_true",
+                         help="read a model/CLAP file that holds more than tensors and the allowed types "
+                         "by full unpickling, which RUNS THE CODE IN THE FILE: only for files from a "
+                         "source you trust (docs/security.md)")
     return parser
 
 
@@ -255,7 +261,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # that chunked inference does not page-fault on every feature map (see cpu_memory).
     retain_freed_memory()
     try:
-        return int(args.func(args) or 0)
+        with trusted_checkpoints(args.trust_checkpoint):
+            return int(args.func(args) or 0)
     except AudioSepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -4,9 +4,7 @@ split into separator and CLAP weights, and the conversion into an Asteroid model
 Downloads live in :mod:`asteroid_audiosep.hub`; deciding what a model argument names lives in
 :mod:`asteroid_audiosep.pretrained`.
 """
-import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -92,6 +90,8 @@ def convert_official(
     checkpoint: Union[str, Path],
     out_path: Union[str, Path],
     query_encoder: Optional[dict] = None,
+    *,
+    trust_checkpoint: bool = False,
 ) -> Path:
     """Convert a released AudioSep checkpoint into an Asteroid model package.
 
@@ -101,6 +101,8 @@ def convert_official(
             (``query_encoder.model.*``), they are written beside it as ``<stem>.clap.pt`` and
             the package's ``clap`` encoder points at that file.
         query_encoder: encoder spec to store instead (e.g. another CLAP checkpoint path).
+        trust_checkpoint: read a checkpoint that holds more than the allowed types by full
+            unpickling, which runs the code it holds (see :mod:`asteroid_audiosep.checkpoints`).
 
     Returns:
         The package path.
@@ -112,7 +114,7 @@ def convert_official(
         raise AudioSepError(f"checkpoint not found: {checkpoint}")
     if out_path.resolve() == checkpoint.resolve():
         raise AudioSepError("the output package must not overwrite the input checkpoint")
-    ckpt = read_released_checkpoint(checkpoint)
+    ckpt = read_released_checkpoint(checkpoint, trust=trust_checkpoint)
     separator, clap = split_released_state_dict(ckpt.get("state_dict", ckpt))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if query_encoder is None:
@@ -131,25 +133,25 @@ def convert_official(
     return out_path
 
 
-def read_released_checkpoint(checkpoint: Union[str, Path]) -> Dict:
+def read_released_checkpoint(checkpoint: Union[str, Path], *, trust: bool = False) -> Dict:
     """The content of a released Lightning checkpoint (read on the CPU).
 
-    The released file holds Lightning's training state besides the tensors; it is read with
-    ``weights_only=True`` first and, when that refuses one of those objects, fully.
+    Read with :func:`asteroid_audiosep.checkpoints.load_checkpoint`: the weights-only unpickler
+    and the allow-list of what released checkpoints hold besides tensors.
+
+    Args:
+        checkpoint: the file.
+        trust: unpickle fully (runs the code the file holds) when it needs more than the
+            allow-list.
 
     Raises:
+        UntrustedCheckpointError: the file holds other objects and is not trusted.
         AudioSepError: unreadable (truncated, corrupt, not a torch file) or not holding a
             ``state_dict``.
     """
-    errors = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
-              AttributeError, ModuleNotFoundError, ImportError, TypeError, KeyError)
-    try:
-        try:
-            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:  # objects that the weights-only reader refuses
-            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    except errors as err:
-        raise AudioSepError(f"cannot read {checkpoint} as a torch checkpoint: {err}") from err
+    from .checkpoints import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint, trust=trust)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict", ckpt), dict):
         raise AudioSepError(f"{checkpoint} is not a Lightning checkpoint holding a state_dict")
     return ckpt

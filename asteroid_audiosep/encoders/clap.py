@@ -4,7 +4,6 @@ import importlib
 import importlib.util
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
@@ -115,15 +114,27 @@ def clean_clap_state_dict(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torc
     return out
 
 
-def load_clap_state_dict(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
-    """Read a CLAP checkpoint (a ``{"state_dict": ...}`` dict or a bare state dict)."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        # Published CLAP checkpoints also pickle training metadata.
-        warnings.warn(f"{path} holds more than tensors; loading it with weights_only=False")
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+def load_clap_state_dict(path: Union[str, Path], *, trust: bool = False) -> Dict[str, torch.Tensor]:
+    """Read a CLAP checkpoint (a ``{"state_dict": ...}`` dict or a bare state dict).
+
+    Read with :func:`asteroid_audiosep.checkpoints.load_checkpoint` (weights-only, with the
+    allow-list that covers the published CLAP checkpoints' NumPy learning rates).
+
+    Args:
+        path: the checkpoint.
+        trust: unpickle fully (runs the code the file holds) when it needs more than the
+            allow-list.
+
+    Raises:
+        UntrustedCheckpointError: the file holds other objects and is not trusted.
+        AudioSepError: unreadable, or no state dict in it.
+    """
+    from ..checkpoints import load_checkpoint
+
+    ckpt = load_checkpoint(path, trust=trust, what="CLAP checkpoint")
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
+    if not isinstance(state, dict):
+        raise AudioSepError(f"{path} is not a CLAP checkpoint (no state dict)")
     return clean_clap_state_dict(state)
 
 

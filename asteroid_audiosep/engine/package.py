@@ -5,6 +5,7 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
+from ..checkpoints import load_checkpoint
 from ..errors import AudioSepError
 from ..fileio import atomic_write
 from ..models import AudioSep
@@ -13,18 +14,14 @@ PathLike = Union[str, os.PathLike]
 
 
 def load_training_checkpoint(path: PathLike) -> Dict[str, Any]:
-    """Read a Lightning checkpoint written by training (on CPU).
+    """Read a Lightning checkpoint written by training (on CPU), with the weights-only
+    unpickler (:func:`asteroid_audiosep.checkpoints.load_checkpoint`): training writes nothing
+    else, so a file that needs more is refused.
 
     Raises:
         AudioSepError: the file is missing or unreadable (truncated, not a checkpoint).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioSepError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated or foreign file
-        raise AudioSepError(f"cannot read checkpoint {path}: {err}") from err
+    ckpt = load_checkpoint(path, what="training checkpoint")
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise AudioSepError(f"{path} is not a Lightning training checkpoint (no state_dict)")
     return ckpt

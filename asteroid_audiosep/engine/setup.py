@@ -21,17 +21,23 @@ def spec_matches(source: Optional[dict], wanted: dict) -> bool:
     return isinstance(source, dict) and all(source.get(k) == v for k, v in wanted.items())
 
 
-def load_initial_model(init_from: str, exp_dir: Path, sample_rate: int, wait_seconds: float = 600.0) -> AudioSep:
+def load_initial_model(init_from: str, exp_dir: Path, sample_rate: int, wait_seconds: float = 600.0,
+                       trust: bool = False) -> AudioSep:
     """The model to fine-tune: anything :func:`asteroid_audiosep.pretrained.package_path`
     accepts (a model package, a released checkpoint, a released name). A released checkpoint is
     converted once into ``<exp_dir>/init/`` by rank 0; the other ranks wait for it.
 
+    Args:
+        trust: ``training.trust_init_from``: read a file that holds more than the allowed types
+            by full unpickling, which runs the code it holds (see
+            :mod:`asteroid_audiosep.checkpoints`).
+
     Raises:
-        AudioSepError: nothing of that name, an unreadable file, or a model at another sample
-            rate than the data.
+        AudioSepError: nothing of that name, an unreadable or untrusted file, or a model at
+            another sample rate than the data.
     """
     from ..hub import KNOWN_MODELS
-    from ..pretrained import CHECKPOINT, package_path, read_model_file
+    from ..pretrained import CHECKPOINT, load_model, package_path, read_model_file
 
     path = Path(init_from)
     if init_from not in KNOWN_MODELS and not path.is_file():
@@ -40,16 +46,16 @@ def load_initial_model(init_from: str, exp_dir: Path, sample_rate: int, wait_sec
             f"checkpoint (.ckpt) or one of {sorted(KNOWN_MODELS)}"
         )
     convert_dir = Path(exp_dir) / "init"
-    if path.is_file() and not is_main_process() and read_model_file(path)[0] == CHECKPOINT:
+    if path.is_file() and not is_main_process() and read_model_file(path, trust_checkpoint=trust)[0] == CHECKPOINT:
         converted = convert_dir / f"{path.stem}.pth"
         deadline = time.time() + wait_seconds
         while not converted.is_file() and time.time() < deadline:
             time.sleep(2)
     try:
-        package = package_path(init_from, convert_dir=convert_dir)
+        package = package_path(init_from, convert_dir=convert_dir, trust_checkpoint=trust)
+        model = load_model(package, trust_checkpoint=trust)
     except AudioSepError as err:
-        raise AudioSepError(f"training.init_from: {err}") from err
-    model = AudioSep.from_pretrained(str(package))
+        raise type(err)(f"training.init_from: {err}") from err
     if model.sample_rate != sample_rate:
         raise AudioSepError(
             f"sample-rate mismatch: training.init_from is a {int(model.sample_rate)} Hz model but "

@@ -166,7 +166,8 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
     initial = None
     if training["init_from"]:
         # Fine-tuning keeps the query encoder the model was trained with.
-        initial = load_initial_model(training["init_from"], exp_dir, data["sample_rate"])
+        initial = load_initial_model(training["init_from"], exp_dir, data["sample_rate"],
+                                     trust=training["trust_init_from"])
         if initial.query_encoder_spec:
             encoder_spec = dict(initial.query_encoder_spec)
     live_encoder, clips = None, None
@@ -213,7 +214,9 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
         trainer.validate(system, verbose=False)
     if resume is not None:
         logger.info("resuming from %s", resume)
-    trainer.fit(system, ckpt_path=str(resume) if resume is not None else None)
+    # Resuming reads last.ckpt with the weights-only unpickler (Lightning passes weights_only to
+    # torch.load; explicit, so that TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn it off).
+    trainer.fit(system, ckpt_path=str(resume) if resume is not None else None, weights_only=True)
     ckpt_dir = exp_dir / "checkpoints"
     if trainer.global_step % training["checkpoint_every_n_steps"] != 0 or not (ckpt_dir / "last.ckpt").is_file():
         # Every rank takes part; rank 0 writes.
@@ -232,12 +235,12 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
 
 def _export(report: Dict[str, Any], best, model, train_set, cfg: Dict[str, Any], exp_dir: Path) -> None:
     """Rank 0: the package from the best (else the last) checkpoint, and ``train_report.json``."""
-    from .package import export_model_package
+    from .package import export_model_package, load_training_checkpoint
 
     if best is not None and best.best_model_path:
         report["best_checkpoint"] = str(best.best_model_path)
         report["best_val_sdri"] = float(best.best_model_score)
-        best_ckpt = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+        best_ckpt = load_training_checkpoint(best.best_model_path)
         report["best_step"] = int(best_ckpt["global_step"])
         del best_ckpt
     source = report["best_checkpoint"] or str(exp_dir / "checkpoints" / "last.ckpt")

@@ -1,4 +1,5 @@
 """AudioSep: a text-queried source separator as a serialisable Asteroid ``BaseModel``."""
+import os
 import warnings
 from typing import Optional, Sequence, Union
 
@@ -335,8 +336,16 @@ class AudioSep(BaseModel):
 
         Released checkpoints and released model names (``"audiosep-base"``) are resolved by
         :func:`asteroid_audiosep.pretrained.load_model`, which converts them to packages first.
+        A file is read by :func:`asteroid_audiosep.checkpoints.load_checkpoint` (weights-only).
         """
-        return super().from_pretrained(pretrained_model_conf_or_path, *args, **kwargs)
+        conf = pretrained_model_conf_or_path
+        if not isinstance(conf, dict):
+            from asteroid.utils.hub_utils import cached_download
+
+            from ..checkpoints import load_checkpoint
+
+            conf = load_checkpoint(cached_download(os.fspath(conf)), what="model package")
+        return super().from_pretrained(conf, *args, **kwargs)
 
     def num_frames(self, num_samples: int) -> int:
         """Number of STFT frames of a signal of ``num_samples`` samples (centered frames)."""
