@@ -100,8 +100,9 @@ def unsafe_globals(path: PathLike) -> List[str]:
 
 
 def _names_from_error(err: Exception) -> List[str]:
-    """The refused global of a weights-only error (legacy, non-zip files)."""
-    return sorted(set(re.findall(r"(?:GLOBAL|global:?) ([\w.]+)", str(err))))
+    """The first refused global, named by a weights-only error (legacy, non-zip files, which
+    :func:`unsafe_globals` cannot scan)."""
+    return sorted(set(re.findall(r"GLOBAL ([\w.]+) was not an allowed global", str(err))))
 
 
 def load_checkpoint(path: PathLike, *, trust: bool = False, what: str = "checkpoint") -> Any:
