@@ -132,8 +132,8 @@ def test_convert_official_refuses_code_unless_trusted(official_ckpt, tmp_path, c
 
 
 def test_model_option_refuses_code_unless_trusted(small_package, tmp_path, capsys):
-    """``separate -m`` and ``tag -m`` refuse it before any work; ``separate --trust-checkpoint``
-    runs it; ``demo`` takes the option too."""
+    """``separate -m``, ``tag -m`` and ``demo -m`` refuse it before any work;
+    ``separate --trust-checkpoint`` runs it; every sub-command takes the option."""
     model, table = small_package
     marker = tmp_path / "marker"
     package = model.serialize()
@@ -151,6 +151,9 @@ def test_model_option_refuses_code_unless_trusted(small_package, tmp_path, capsy
     assert main(["tag", str(wav), "-m", str(evil)]) == 2
     assert "--trust-checkpoint" in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "out").exists()
+    pytest.importorskip("gradio")  # the demo extra: the page is never served, the model is refused first
+    assert main(["demo", "-m", str(evil), "--port", "0"]) == 2
+    assert "pathlib.PosixPath" in capsys.readouterr().err and not marker.exists()
     assert main(args + ["--trust-checkpoint"]) == 0
     assert marker.exists() and len(list((tmp_path / "out").glob("*.wav"))) == 1
     for command in (["convert-official", "a.ckpt", "b.pth"], ["separate", "x.wav"], ["tag", "x.wav"], ["demo"]):

@@ -3,6 +3,7 @@ the real bundled MiniLM sentence model, and precomputed tables."""
 import pytest
 import torch
 import torch.nn.functional as F
+from standins import clap_metadata
 
 from asteroid_audiosep import AudioSepError
 from asteroid_audiosep.encoders import (
@@ -75,14 +76,14 @@ def test_precomputed_table_round_trip(sentence_encoder, tmp_path):
 @pytest.fixture(scope="module")
 def clap_pair(roberta_tokenizer_dir, tmp_path_factory):
     """A randomly initialised CLAP (real laion-clap classes) and a checkpoint file it wrote,
-    in the published layout ('module.' prefixes, position_ids buffer)."""
+    in the published layout ('module.' prefixes, position_ids buffer, training metadata)."""
     torch.manual_seed(0)
     kw = dict(amodel="HTSAT-tiny", tokenizer=str(roberta_tokenizer_dir), text_config=SMALL_ROBERTA)
     writer = build_query_encoder({"type": "clap", "checkpoint": None, **kw})
     state = {f"module.{k}": v for k, v in writer.model.state_dict().items()}
     state["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]
     path = tmp_path_factory.mktemp("clap") / "clap.pt"
-    torch.save({"state_dict": state, "epoch": 15}, path)
+    torch.save({**clap_metadata(), "state_dict": state}, path)  # read by the weights-only loader
     return writer, path, kw
 
 

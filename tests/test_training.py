@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from asteroid_audiosep import AudioSep, AudioSepError
+from asteroid_audiosep.checkpoints import unsafe_globals
 from asteroid_audiosep.config import load_config
 from asteroid_audiosep.data import LASSTrainDataset, SegmentMixer, write_datafile
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder, QueryEncoder
@@ -24,6 +25,7 @@ from asteroid_audiosep.engine import (
     WarmupSchedule,
     collate_eval,
     export_model_package,
+    load_training_checkpoint,
     make_optimizer,
 )
 from asteroid_audiosep.engine.hardware import process_rank, resolve_hardware
@@ -393,7 +395,7 @@ def killed_and_resumed(mini_corpus, tmp_path_factory):
     after_kill = dict(
         returncode=killed.returncode,
         trace=read_trace(exp_dir),
-        last_step=torch.load(exp_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"],
+        last_step=load_training_checkpoint(exp_dir / "checkpoints" / "last.ckpt")["global_step"],
         package_existed=(exp_dir / "best_model.pth").exists(),
     )
     resumed = run_train_script(["--config", conf_path])
@@ -417,13 +419,17 @@ def test_kill_and_resume_neither_repeats_nor_skips_steps(killed_and_resumed):
     for row in resumed[:2]:  # steps 4 and 5 ran twice: identical data and identical losses
         assert row["indices"] == before[row["step"]]["indices"]
         assert row["loss"] == pytest.approx(before[row["step"]]["loss"], rel=1e-5, abs=1e-7)
-    last = torch.load(run["exp_dir"] / "checkpoints" / "last.ckpt", weights_only=False)
+    # The project's own checkpoints hold nothing that the weights-only loader refuses (Lightning
+    # resumed from last.ckpt with weights_only=True).
+    assert unsafe_globals(run["exp_dir"] / "checkpoints" / "last.ckpt") == []
+    assert unsafe_globals(run["exp_dir"] / "best_model.pth") == []
+    last = load_training_checkpoint(run["exp_dir"] / "checkpoints" / "last.ckpt")
     assert last["global_step"] == 8
     report = json.loads((run["exp_dir"] / "train_report.json").read_text())
     assert report["steps"] == 8 and report["resumed_from"].endswith("last.ckpt")
     assert [row["step"] for row in report["validation"]] == [0, 4, 8]
     model = AudioSep.from_pretrained(str(run["exp_dir"] / "best_model.pth"))
-    best = torch.load(report["best_checkpoint"], weights_only=False)["state_dict"]
+    best = load_training_checkpoint(report["best_checkpoint"])["state_dict"]
     assert torch.equal(model.state_dict()["separator.pre_conv.weight"], best["model.separator.pre_conv.weight"])
     # Rerunning a finished experiment trains nothing more and keeps the package.
     again = run_train_script(["--config", run["conf"]])
