@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 
 from .apply import DEFAULT_CHUNK_SECONDS, DEFAULT_CONTEXT_SECONDS, ChunkedSeparator
-from .audio import AUDIO_EXTENSIONS
+from .audio import count_by_extension, scan_audio_folder
 from .devices import resolve_device
 from .encoders import PrecomputedQueryEncoder
 from .errors import AudioSepError
@@ -236,17 +236,19 @@ def separate_waveform(
 
 # ---------------------------------------------------------------------------- files
 def _collect_inputs(
-    inputs: Sequence[PathLike], is_output
+    inputs: Sequence[PathLike], is_output, not_audio: Optional[List[Path]] = None
 ) -> List[Tuple[Path, Path, Optional[str]]]:
     """``(file, relative output folder, error)`` per input; folders are searched recursively.
 
     Files this tool wrote (listed in their folder's output manifest, or named like an output of
-    this run's queries) are never inputs, so ``-o`` may be an input folder.
+    this run's queries) are never inputs, so ``-o`` may be an input folder. Files of folders
+    that are not audio (:func:`~asteroid_audiosep.audio.scan_audio_folder`) are appended to
+    ``not_audio`` (the manifests excepted).
 
     Raises:
         AudioSepError: no audio file at all (naming the folders searched and the extensions).
     """
-    from .outputs import read_manifest
+    from .outputs import MANIFEST, read_manifest
 
     found: List[Tuple[Path, Path, Optional[str]]] = []
     folders = []
@@ -255,7 +257,11 @@ def _collect_inputs(
         if item.is_dir():
             folders.append(item)
             manifests: dict = {}
-            for path in sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS):
+            audio, other = scan_audio_folder(item)
+            skipped = [p for p in other if p.name != MANIFEST]
+            if not_audio is not None:
+                not_audio.extend(skipped)
+            for path in audio:
                 if path.parent not in manifests:
                     manifests[path.parent] = read_manifest(path.parent)
                 if path.name in manifests[path.parent] or is_output(path):
@@ -266,9 +272,11 @@ def _collect_inputs(
         else:
             found.append((item, Path("."), f"no such file or folder: {item}"))
     if not found:
+        skipped = count_by_extension(not_audio or [], "not audio")
         raise AudioSepError(
             f"no audio file found in {', '.join(map(str, folders))} (searched recursively for "
-            f"{', '.join(AUDIO_EXTENSIONS)}; earlier outputs of this tool are not inputs)"
+            f"files soundfile reads; earlier outputs of this tool are not inputs"
+            f"{'; ' + skipped if skipped else ''})"
         )
     return found
 
@@ -364,7 +372,8 @@ def separate(
     outdir = Path(outdir) if outdir is not None else None
     labels = list(dict.fromkeys(q.label for q in items))
     naming = OutputPlanner(labels, mode, outdir, overwrite, [], format, subtype)
-    files = _collect_inputs(inputs, naming.is_output_name)  # before the model: fail fast
+    not_audio: List[Path] = []
+    files = _collect_inputs(inputs, naming.is_output_name, not_audio)  # before the model: fail fast
     model = load_separator(model, device, None if given else query_embeddings)
     items = items if given else unique_queries(items)
     queries, conditions = query_conditions(model, items, query_embeddings if given else None)
@@ -393,7 +402,7 @@ def separate(
         FilePipeline(separator, progress=progress).run(jobs)
     finally:
         record_outputs(p for r in results for p in r.outputs)
-    return SeparationReport(results, time.perf_counter() - start_time)
+    return SeparationReport(results, time.perf_counter() - start_time, not_audio=not_audio)
 
 
 def _separate_auto(inputs, queries, model, outdir, k: int, min_score, labels, start_time: float,
@@ -413,7 +422,8 @@ def _separate_auto(inputs, queries, model, outdir, k: int, min_score, labels, st
     outdir = Path(outdir) if outdir is not None else None
     naming = OutputPlanner([q.label for q in extra] or ["query"], options["mode"], outdir, True, [])
     results: List[FileResult] = []
-    for path, rel, error in _collect_inputs(inputs, naming.is_output_name):
+    not_audio: List[Path] = []
+    for path, rel, error in _collect_inputs(inputs, naming.is_output_name, not_audio):
         try:
             if error:
                 raise AudioSepError(error)
@@ -429,4 +439,4 @@ def _separate_auto(inputs, queries, model, outdir, k: int, min_score, labels, st
             continue
         report = separate(path, extra + found, model, outdir / rel if outdir is not None else None, **options)
         results.extend(report.files)
-    return SeparationReport(results, time.perf_counter() - start_time)
+    return SeparationReport(results, time.perf_counter() - start_time, not_audio=not_audio)

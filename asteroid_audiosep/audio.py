@@ -1,7 +1,9 @@
 """Audio file I/O (soundfile) and resampling, with clear errors and atomic writes."""
+import logging
 import os
+from collections import Counter
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import soundfile as sf
@@ -12,8 +14,41 @@ from .fileio import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
-#: File extensions that :func:`find_audio_files` collects (what libsndfile reads).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".opus")
+log = logging.getLogger("asteroid_audiosep")
+
+#: The file extensions of each libsndfile major format (``soundfile.available_formats()``),
+#: with the usual aliases. RAW (header-less) is left out: reading it needs a rate and a format.
+FORMAT_EXTENSIONS = {
+    "WAV": (".wav",), "WAVEX": (".wav",), "RF64": (".rf64",), "W64": (".w64",),
+    "AIFF": (".aiff", ".aif", ".aifc"), "AU": (".au", ".snd"), "CAF": (".caf",),
+    "FLAC": (".flac",), "OGG": (".ogg", ".oga"), "MP3": (".mp3",), "NIST": (".nist", ".sph"),
+    "IRCAM": (".sf", ".ircam"), "SVX": (".svx", ".8svx", ".16sv"), "MAT4": (".mat",),
+    "MAT5": (".mat",), "AVR": (".avr",), "HTK": (".htk",), "MPC2K": (".mpc",), "PAF": (".paf",),
+    "PVF": (".pvf",), "SD2": (".sd2",), "SDS": (".sds",), "VOC": (".voc",), "WVE": (".wve",),
+    "XI": (".xi",), "RAW": (),
+}
+
+#: Extensions that other, non-audio or unreadable, files share (MATLAB data, Musepack, ...):
+#: a folder scan keeps such a file only when libsndfile reads its header.
+AMBIGUOUS_EXTENSIONS = frozenset({".mat", ".mpc", ".snd", ".sf"})
+
+
+def readable_extensions() -> Tuple[str, ...]:
+    """The file extensions of every format the installed libsndfile reads, sorted.
+
+    Built from ``soundfile.available_formats()`` with :data:`FORMAT_EXTENSIONS` (a format it
+    does not know is taken as ``.<name>``); ``.opus`` is added when Ogg holds Opus.
+    """
+    found = set()
+    for name in sf.available_formats():
+        found.update(FORMAT_EXTENSIONS.get(name, ("." + name.lower(),)))
+    if "OGG" in sf.available_formats() and "OPUS" in sf.available_subtypes("OGG"):
+        found.add(".opus")
+    return tuple(sorted(found))
+
+
+#: File extensions that :func:`scan_audio_folder` collects (every format libsndfile reads).
+AUDIO_EXTENSIONS = readable_extensions()
 
 
 def load_audio(
@@ -109,6 +144,49 @@ def save_audio(
     return path
 
 
+def is_audio_file(path: PathLike) -> bool:
+    """Whether a folder scan takes ``path`` as audio: its extension is one libsndfile reads
+    (:data:`AUDIO_EXTENSIONS`) and, for an extension other files share
+    (:data:`AMBIGUOUS_EXTENSIONS`), libsndfile reads its header."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in AUDIO_EXTENSIONS:
+        return False
+    if suffix in AMBIGUOUS_EXTENSIONS:
+        try:
+            sf.info(str(path))
+        except Exception:  # libsndfile raises several types for what it cannot read
+            return False
+    return True
+
+
+def scan_audio_folder(root: PathLike) -> Tuple[List[Path], List[Path]]:
+    """The files under a folder (recursively, sorted), split into audio and other files.
+
+    Args:
+        root: the folder.
+
+    Returns:
+        ``(audio, other)``: the files :func:`is_audio_file` takes, and the rest (each listed
+        at debug level, i.e. with ``asteroid-audiosep -v``).
+    """
+    audio: List[Path] = []
+    other: List[Path] = []
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        (audio if is_audio_file(path) else other).append(path)
+    for path in other:
+        log.debug("not audio, skipped: %s", path)
+    return audio, other
+
+
+def count_by_extension(paths: Sequence[PathLike], verb: str = "skipped") -> str:
+    """``"skipped 3 files: 2 .txt, 1 .jpg"`` (most frequent extension first; ``""`` for none)."""
+    if not paths:
+        return ""
+    counts = Counter(Path(p).suffix.lower() or "(no extension)" for p in paths)
+    parts = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{verb} {len(paths)} file{'s' if len(paths) != 1 else ''}: {parts}"
+
+
 def find_audio_files(root: PathLike) -> list:
     """All audio files under a folder (recursively, sorted), or the file itself."""
     root = Path(root)
@@ -116,7 +194,7 @@ def find_audio_files(root: PathLike) -> list:
         return [root]
     if not root.is_dir():
         raise AudioSepError(f"no such file or folder: {root}")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    return scan_audio_folder(root)[0]
 
 
 def as_mono_array(x, what: str = "signal") -> np.ndarray:

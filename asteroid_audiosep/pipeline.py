@@ -21,6 +21,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import torch
 
 from .apply import ChunkedSeparator
+from .audio import count_by_extension
 from .errors import AudioSepError
 from .outputs import OutputFormat, OutputSpec, OutputWriter
 from .progress import progress as progress_display
@@ -62,10 +63,12 @@ class FileResult:
 
 @dataclass
 class SeparationReport:
-    """Per-file results of :func:`~asteroid_audiosep.api.separate`."""
+    """Per-file results of :func:`~asteroid_audiosep.api.separate`, and the files of input
+    folders that were not audio (``not_audio``)."""
 
     files: List[FileResult]
     seconds: float = 0.0
+    not_audio: List[Path] = field(default_factory=list)
 
     @property
     def failed(self) -> List[FileResult]:
@@ -77,7 +80,7 @@ class SeparationReport:
         return not self.failed
 
     def summary(self) -> str:
-        """One line: files written, skipped, failed, outputs, speed."""
+        """One line: files written, skipped, failed, outputs, speed, files that were not audio."""
         written = [f for f in self.files if f.status == "written"]
         skipped = [f for f in self.files if f.status == "skipped"]
         audio = sum(f.duration for f in written)
@@ -89,6 +92,7 @@ class SeparationReport:
             f"{sum(len(f.outputs) for f in written)} output(s), "
             f"{len(skipped)} skipped, {len(self.failed)} failed; "
             f"{audio:.1f} s of audio in {self.seconds:.1f} s{speed}"
+            + (f"; {count_by_extension(self.not_audio)} (not audio)" if self.not_audio else "")
         )
 
 

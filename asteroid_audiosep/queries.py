@@ -5,9 +5,10 @@ A plain string is a text query. :class:`Query` objects add what the encoder's sh
 - ``Query.text("a dog barking")``;
 - ``Query.audio("bark.wav")``: the embedding of an example of the sound (CLAP audio tower).
   An example longer than CLAP's 10 s window is embedded window by window and averaged; a
-  shorter one is padded as CLAP does. Several examples (``Query.audio("a.wav", "b.wav")``) are
-  averaged: the few-shot query of USS. An example may be a file, a part of one
-  (``start``/``end`` in seconds) or a ``(tensor, sample_rate)`` pair;
+  shorter one is repeat-padded as CLAP does (one under :data:`MIN_EXAMPLE_SECONDS` warns).
+  Several examples (``Query.audio("a.wav", "b.wav")``) are averaged: the few-shot query of USS.
+  An example may be a file, a part of one (``start``/``end`` in seconds) or a
+  ``(tensor, sample_rate)`` pair;
 - ``Query.span(3.2, 4.0)``: the example is that span of the input being separated;
 - ``Query.image("dog.jpg")``, ``Query.video("clip.mp4", at=2.0)``: a picture or a video frame
   (CLIP image tower); a video without ``at`` gives the mean embedding of its frames taken every
@@ -21,6 +22,7 @@ list of queries into a ``(N, D)`` tensor with one encoder; text queries keep exa
 embedding the encoder gives (no renormalisation), so text-only use is unchanged.
 """
 import dataclasses
+import logging
 import math
 import os
 import re
@@ -39,6 +41,13 @@ SpanReader = Callable[[float, float], Tuple[torch.Tensor, int]]
 
 AUDIO_WINDOW_SECONDS = 10.0  # CLAP's window
 SILENCE_RMS = 1e-5
+#: Audio examples shorter than this warn. CLAP (HTSAT) embeds 10 s at 48 kHz as 1024 mel frames
+#: of 10 ms, and its last stage sees time in cells of 32 frames (0.32 s); a shorter example is
+#: repeat-padded to 10 s (``encoders.clap``), so its embedding is that of a loop of less than
+#: one cell, not of the sound. 0.5 s keeps a margin above one cell.
+MIN_EXAMPLE_SECONDS = 0.5
+
+log = logging.getLogger("asteroid_audiosep")
 
 
 @dataclass(frozen=True)
@@ -263,6 +272,19 @@ def audio_embedding(encoder, wav: torch.Tensor, sample_rate: int, what: str = "t
     return F.normalize(F.normalize(emb, dim=-1).mean(0), dim=-1)
 
 
+def _warn_if_short(loaded: Tuple[torch.Tensor, int], example: AudioExample) -> Tuple[torch.Tensor, int]:
+    """``loaded`` unchanged; a warning naming the example and its length when it is shorter than
+    :data:`MIN_EXAMPLE_SECONDS` and not silent (silent examples are refused by
+    :func:`audio_embedding`)."""
+    wav, rate = loaded
+    seconds = wav.shape[-1] / rate
+    if 0 < seconds < MIN_EXAMPLE_SECONDS and float(wav.float().pow(2).mean().sqrt()) >= SILENCE_RMS:
+        log.warning("audio example %s is %.3g s long, under %g s: CLAP repeats it to fill 10 s, so its "
+                    "embedding may not describe the sound; give a longer example",
+                    example.describe(), seconds, MIN_EXAMPLE_SECONDS)
+    return wav, rate
+
+
 def _image_embedding(encoder, query: Query) -> torch.Tensor:
     if query.kind == "image":
         return F.normalize(encoder.encode_image([query.image_source]).float()[0], dim=-1)
@@ -311,7 +333,7 @@ def embed_queries(encoder, queries: Sequence[Union[str, Query]], span_reader: Op
                 raise AudioSepError(f"query embedding of size {emb.numel()}, the model takes {dim}")
             return F.normalize(emb, dim=-1) if normalise else emb
         if query.kind == "audio":
-            embs = [audio_embedding(encoder, *ex.load(), what=f"audio example {ex.describe()}")
+            embs = [audio_embedding(encoder, *_warn_if_short(ex.load(), ex), what=f"audio example {ex.describe()}")
                     for ex in query.examples]
             return F.normalize(torch.stack(embs).mean(0), dim=-1).cpu()
         if query.kind == "span":
