@@ -263,7 +263,10 @@ class AudioSep(BaseModel):
         return self.istft(self.separate_spectrogram(spec, condition), wav.shape[-1])[..., :length]
 
     def forward_wav(self, wav: torch.Tensor, query=None, condition=None, **kwargs) -> torch.Tensor:
-        """Waveform in, waveform out, for :mod:`asteroid.separate` and ``asteroid-infer``.
+        """Waveform in, waveform out, for :func:`asteroid.separate.separate` given a ``query``.
+
+        ``asteroid-infer`` cannot use it: that CLI neither loads this plugin nor passes a query
+        (docs/asteroid.md; ``asteroid-audiosep separate`` is the command-line equivalent).
 
         Args:
             wav: (time,), (channels, time) or (batch, channels, time) mixture at
