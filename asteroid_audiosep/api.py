@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 
 from .apply import DEFAULT_CHUNK_SECONDS, DEFAULT_CONTEXT_SECONDS, ChunkedSeparator
-from .audio import count_by_extension, scan_audio_folder
+from .audio import AUDIO_EXTENSIONS, count_by_extension, scan_audio_folder
 from .devices import resolve_device
 from .encoders import PrecomputedQueryEncoder
 from .errors import AudioSepError
@@ -272,11 +272,11 @@ def _collect_inputs(
         else:
             found.append((item, Path("."), f"no such file or folder: {item}"))
     if not found:
-        skipped = count_by_extension(not_audio or [], "not audio")
+        skipped = count_by_extension(not_audio or [])
         raise AudioSepError(
             f"no audio file found in {', '.join(map(str, folders))} (searched recursively for "
-            f"files soundfile reads; earlier outputs of this tool are not inputs"
-            f"{'; ' + skipped if skipped else ''})"
+            f"{' '.join(AUDIO_EXTENSIONS)}; earlier outputs of this tool are not inputs"
+            f"{'; ' + skipped + ' (not audio)' if skipped else ''})"
         )
     return found
 

@@ -178,13 +178,13 @@ def scan_audio_folder(root: PathLike) -> Tuple[List[Path], List[Path]]:
     return audio, other
 
 
-def count_by_extension(paths: Sequence[PathLike], verb: str = "skipped") -> str:
+def count_by_extension(paths: Sequence[PathLike]) -> str:
     """``"skipped 3 files: 2 .txt, 1 .jpg"`` (most frequent extension first; ``""`` for none)."""
     if not paths:
         return ""
     counts = Counter(Path(p).suffix.lower() or "(no extension)" for p in paths)
     parts = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return f"{verb} {len(paths)} file{'s' if len(paths) != 1 else ''}: {parts}"
+    return f"skipped {len(paths)} file{'s' if len(paths) != 1 else ''}: {parts}"
 
 
 def find_audio_files(root: PathLike) -> list:

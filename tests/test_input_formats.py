@@ -89,7 +89,7 @@ def test_a_folder_without_audio_names_what_it_skipped(package, tmp_path, capsys)
     (tmp_path / "c.txt").write_text("x")
     assert run(package, "-q", "speech", tmp_path) == 2
     err = capsys.readouterr().err
-    assert "no audio file found" in err and "not audio 3 files: 2 .txt, 1 .jpg" in err
+    assert "no audio file found" in err and "skipped 3 files: 2 .txt, 1 .jpg (not audio)" in err
     assert scan_audio_folder(tmp_path) == ([], [tmp_path / "a.txt", tmp_path / "b.jpg", tmp_path / "c.txt"])
 
 
