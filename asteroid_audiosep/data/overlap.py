@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Union
 
 from ..errors import AudioSepError
+from .clipnames import youtube_ids
 from .datafile import datafile_infos, read_datafile, write_datafile
 from .evallist import read_csv_rows
 
@@ -25,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 YOUTUBE, FILE_NAME = "youtube", "file_name"
 
-_ID_AND_TIMES = re.compile(r"([A-Za-z0-9_-]{11})(?:_\d+(?:\.\d+)?)*")
 _DATASET_CLIP_ID = {
     "AudioSet": YOUTUBE,
     "VGGSound": YOUTUBE,
@@ -35,30 +35,24 @@ _DATASET_CLIP_ID = {
     "ESC-50": FILE_NAME,
 }
 _AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-_SOURCE_COLUMNS = re.compile(r".*wav\d*(\.\d+)?|file_id")
-
-
-def youtube_ids(name: str) -> Set[str]:
-    """The YouTube ids a file name can stand for (empty when it is not YouTube-named).
-
-    ``Y--PJHxphWEs.wav``, ``--PJHxphWEs_30.000_40.000.flac`` and ``--PJHxphWEs_000030`` give
-    ``{"--PJHxphWEs"}``; ``Santa Motor.wav`` or ``1-100032-A-0.wav`` give nothing.
-    """
-    stem = Path(name).stem if Path(name).suffix.lower() in _AUDIO_SUFFIXES else name
-    ids = set()
-    for prefix in ("Y", ""):
-        if stem.startswith(prefix):
-            match = _ID_AND_TIMES.fullmatch(stem[len(prefix) :])
-            if match:
-                ids.add(match.group(1))
-    return ids
+_SOURCE_COLUMNS = re.compile(r".*(wav|ytid)\d*(\.\d+)?|file_id")
 
 
 def clip_keys(name: str, kind: str) -> Set[str]:
-    """Identity keys of a clip name: YouTube ids (``kind="youtube"``) or the file name."""
+    """Identity keys of a clip name: YouTube ids (``kind="youtube"``, the one rule of
+    :mod:`.clipnames`) or the file name."""
     if kind == YOUTUBE:
         return {f"yt:{i}" for i in youtube_ids(name)}
     return {f"name:{Path(name).name}"}
+
+
+def entry_keys(entry: Dict, kind: str) -> Set[str]:
+    """Identity keys of a datafile entry: those of its file name, and for YouTube corpora the
+    ``ytid`` the preparation recorded (which names the clip whatever its file is called)."""
+    keys = clip_keys(Path(entry["wav"]).name, kind)
+    if kind == YOUTUBE and entry.get("ytid"):
+        keys |= clip_keys(str(entry["ytid"]), kind)
+    return keys
 
 
 def datafile_clip_id(path: PathLike) -> Optional[str]:
@@ -74,7 +68,8 @@ def datafile_clip_id(path: PathLike) -> Optional[str]:
 def eval_list_clips(csv_path: PathLike) -> List[str]:
     """Names of every source clip an evaluation list was made of (targets and backgrounds).
 
-    Reads the columns ending in ``wav`` (``src_wav``, ``noise_wav1``, ``s0_wav``...) and
+    Reads the columns ending in ``wav`` (``src_wav``, ``noise_wav1``, ``s0_wav``...), in
+    ``ytid`` (``src_ytid``, ``noise_ytid1``...: the YouTube ids our lists record) and
     ``file_id`` of the common format and of the released benchmark's metadata; a value like
     VGGSound's ``<a>+++<b>`` names two clips.
     """
@@ -140,7 +135,7 @@ def find_eval_overlap(
             continue
         entries = read_datafile(path)
         for name, keys in eval_keys.items():
-            wavs = [e["wav"] for e in entries if clip_keys(Path(e["wav"]).name, kind) & keys[kind]]
+            wavs = [e["wav"] for e in entries if entry_keys(e, kind) & keys[kind]]
             if wavs:
                 found.append(Overlap(path, name, wavs))
     return found
