@@ -235,3 +235,18 @@ def test_bom_accepted_and_blank_captions_counted_per_file(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert [e["captions"] for e in read_datafile(datafile)] == [["one"], ["two"]]
     assert "1 of 3 captions are blank" in caplog.text
+
+
+def test_wavcaps_audioset_sl_records_ids_and_counts_blank_captions(tmp_path, caplog):
+    from asteroid_audiosep.data.corpora import prepare_wavcaps
+
+    (tmp_path / "json_files" / "AudioSet_SL").mkdir(parents=True)
+    data = [{"id": f"Y{YT[0]}.wav", "caption": "A woman speaks."}, {"id": f"Y{YT[1]}.wav", "caption": "  "}]
+    (tmp_path / "json_files" / "AudioSet_SL" / "as_final.json").write_text(json.dumps({"data": data}))
+    for ytid in YT[:2]:
+        _audio(tmp_path / "AudioSet_SL_flac" / f"Y{ytid}.flac")
+    with caplog.at_level(logging.WARNING):
+        written = prepare_wavcaps(tmp_path, tmp_path / "out", sources=["AudioSet_SL"], no_blacklist=True)
+    assert [(e["ytid"], e["captions"]) for e in read_datafile(written["AudioSet_SL"])] == [
+        (YT[0], ["A woman speaks."])]
+    assert "as_final.json: 1 of 2 captions are blank" in caplog.text and f"Y{YT[1]}" in caplog.text

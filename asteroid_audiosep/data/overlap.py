@@ -129,7 +129,8 @@ def _eval_keys(eval_sets: Mapping[str, Iterable[str]]) -> Dict[str, Dict[str, Se
 
 
 def find_eval_overlap(
-    train_datafiles: Iterable[PathLike], eval_sets: Mapping[str, Iterable[str]]
+    train_datafiles: Iterable[PathLike], eval_sets: Mapping[str, Iterable[str]],
+    names: Optional[Callable[[Path], str]] = None,
 ) -> List[Overlap]:
     """Every (training datafile, evaluation set) pair that shares clips.
 
@@ -137,6 +138,7 @@ def find_eval_overlap(
         train_datafiles: training datafiles; those without a known clip identity (and the
             synthetic mini corpus, which cannot share clips) are skipped.
         eval_sets: evaluation set name (its file) -> clip names (:func:`eval_list_clips`).
+        names: how messages name a datafile (default: its path).
 
     Returns:
         One :class:`Overlap` per pair that shares at least one clip.
@@ -144,18 +146,19 @@ def find_eval_overlap(
     eval_keys = _eval_keys(eval_sets)
     found = []
     for path in map(Path, train_datafiles):
+        name = names(path) if names else str(path)
         kind = datafile_clip_id(path)
         if kind is None:
-            logger.warning("overlap check: %s has no known clip identity (not a prepared corpus), not checked", path)
+            logger.warning("overlap check: %s has no known clip identity (not a prepared corpus), not checked", name)
             continue
         if kind == SYNTHETIC:
-            logger.info("overlap check: %s is synthetic (each split synthesised apart), nothing to check", path)
+            logger.info("overlap check: %s is synthetic (each split synthesised apart), nothing to check", name)
             continue
         entries = read_datafile(path)
-        for name, keys in eval_keys.items():
+        for eval_set, keys in eval_keys.items():
             wavs = [e["wav"] for e in entries if entry_keys(e, kind) & keys[kind]]
             if wavs:
-                found.append(Overlap(path, name, wavs))
+                found.append(Overlap(path, eval_set, wavs, name if names else ""))
     return found
 
 
@@ -218,9 +221,7 @@ def remove_eval_overlap(
     Raises:
         AudioSepError: overlap found and ``strict``; or every clip of a datafile overlaps.
     """
-    overlaps = find_eval_overlap(train_datafiles, eval_sets)
-    for overlap in overlaps:
-        overlap.name = names(overlap.datafile) if names else ""
+    overlaps = find_eval_overlap(train_datafiles, eval_sets, names)
     if overlaps and strict:
         raise AudioSepError(
             "training clips are also evaluation clips (strict: nothing written):\n  "

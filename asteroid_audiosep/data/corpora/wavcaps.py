@@ -162,7 +162,10 @@ def read_wavcaps(
             if not caption:
                 blank.append(f"id {item['id']}")
                 continue
-            clips.append({"id": Path(str(item["id"])).stem, "captions": [caption]})
+            clip = {"id": Path(str(item["id"])).stem, "captions": [caption]}
+            if source == "AudioSet_SL":  # ids are AudioSet file names, Y<YTID>.wav
+                clip["ytid"] = clip["id"]
+            clips.append(clip)
         warn_blank_captions(path, blank, len(data))
     if not clips:
         raise AudioSepError(f"no WavCaps entry in {folder}")
