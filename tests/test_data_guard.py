@@ -250,3 +250,38 @@ def test_wavcaps_audioset_sl_records_ids_and_counts_blank_captions(tmp_path, cap
     assert [(e["ytid"], e["captions"]) for e in read_datafile(written["AudioSet_SL"])] == [
         (YT[0], ["A woman speaks."])]
     assert "as_final.json: 1 of 2 captions are blank" in caplog.text and f"Y{YT[1]}" in caplog.text
+
+
+def test_staging_keeps_extracted_audio_and_paths_resolve_after_the_move(tmp_path):
+    from asteroid_audiosep.video import _av
+
+    av = _av()
+    root = tmp_path / "vggsound"
+    (root / "video").mkdir(parents=True)
+    rows = []
+    for k, ytid in enumerate(YT[:3]):
+        rows.append(f"{ytid},{k},dog barking,train")
+        with av.open(str(root / "video" / f"{ytid}_{k:06d}.mp4"), "w") as container:  # audio-only mp4
+            stream = container.add_stream("aac", rate=16000)
+            frame = av.AudioFrame.from_ndarray(
+                (0.3 * np.sin(np.arange(8000) / 5.0)).astype(np.float32)[None], format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            for packet in list(stream.encode(frame)) + list(stream.encode()):
+                container.mux(packet)
+    (root / "vggsound.csv").write_text("\n".join(rows) + "\n")
+    data = tmp_path / "data"
+    cfg = {"paths": {"data_dir": str(data)},
+           "data": {"corpora": {"vggsound": {"root": str(root), "extract_audio": True}}},
+           "enhancement": {"list": str(_eval_list(tmp_path / "eval", [f"{YT[1]}_000001"]))}}
+    with pytest.raises(AudioSepError, match="strict"):
+        prepare_from_config(cfg, strict=True)
+    assert sorted(p.name for p in (data / "vggsound").iterdir()) == ["audio"]  # only the extracted tracks
+    assert len(list((data / "vggsound" / "audio").glob("*.wav"))) == 3 and not list(data.glob(".*"))
+    stamps = {p.name: p.stat().st_mtime_ns for p in (data / "vggsound" / "audio").glob("*.wav")}
+    (datafile,) = prepare_from_config(cfg)
+    assert datafile == data / "vggsound" / "vggsound_train.json"
+    entries = read_datafile(datafile)
+    assert [e["ytid"] for e in entries] == [YT[0], YT[2]]
+    assert all(Path(e["wav"]).parent == data / "vggsound" / "audio" and Path(e["wav"]).is_file() for e in entries)
+    assert {p.name: p.stat().st_mtime_ns for p in (data / "vggsound" / "audio").glob("*.wav")} == stamps  # resumed
+    assert not list(data.glob(".*"))
