@@ -7,6 +7,7 @@ the byte, and saying which encoding was expected, instead of a ``UnicodeDecodeEr
 that names nothing. Blank captions are counted and reported per file by
 :func:`warn_blank_captions` (the readers leave them out, never silently).
 """
+import codecs
 import csv
 import io
 import json
@@ -29,13 +30,13 @@ def _decode_error(path: Path, data: bytes, err: UnicodeDecodeError) -> AudioSepE
     line = data.count(b"\n", 0, err.start) + 1
     column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
     guess = ""
-    for encoding in ("cp1252", "utf-16"):
+    candidates = ("utf-16",) if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else ("cp1252",)
+    for encoding in candidates:
         try:
             data.decode(encoding)
         except UnicodeDecodeError:
             continue
         guess = f" (it reads as {encoding}: convert it, e.g. `iconv -f {encoding} -t utf-8 IN > OUT`)"
-        break
     return AudioSepError(
         f"{path}, line {line}, column {column}: byte 0x{data[err.start]:02x} is not valid {EXPECTED_ENCODING}; "
         f"this file must be UTF-8: re-save it as UTF-8{guess}"
