@@ -213,7 +213,8 @@ def test_non_utf8_caption_file_is_named_with_its_line(tmp_path):
     assert str(path) in message and "line 2" in message and "UTF-8" in message and "cp1252" in message
     assert not (tmp_path / "out").exists()
     # the same file as an evaluation list given to check-overlap
-    proc = subprocess.run([sys.executable, str(SCRIPT), "check-overlap", "--train", str(path),
+    train = write_datafile(tmp_path / "t.json", [{"wav": "a.wav", "caption": "x"}], infos={"clip_id": "file_name"})
+    proc = subprocess.run([sys.executable, str(SCRIPT), "check-overlap", "--train", str(train),
                            "--eval", str(path)], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, PYTHONWARNINGS="ignore"))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr

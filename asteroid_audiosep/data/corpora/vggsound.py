@@ -18,10 +18,11 @@ import numpy as np
 from ...errors import AudioSepError
 from ..clipnames import youtube_segment_keys
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
+from ..textfile import warn_blank_captions
 from .common import (
     attach_audio,
     index_audio,
-    read_table,
+    read_numbered_table,
     require_file,
     write_corpus_datafiles,
 )
@@ -33,14 +34,19 @@ PathLike = Union[str, os.PathLike]
 def read_vggsound_rows(root: PathLike) -> List[Dict]:
     """Rows of ``vggsound.csv`` without audio: ``key`` (``<YTID>_<start:06d>``), ``label``,
     ``split``, ``captions``, ``labels``."""
-    clips = []
-    for row in read_table(require_file(Path(root) / "vggsound.csv", "VGGSound list vggsound.csv"),
-                          header=False):
+    clips, blank = [], []
+    path = require_file(Path(root) / "vggsound.csv", "VGGSound list vggsound.csv")
+    rows = read_numbered_table(path, header=False)
+    for line, row in rows:
         if len(row) < 4:
-            raise AudioSepError(f"vggsound.csv: expected 'YTID, start, label, split', got {row}")
-        ytid, start, label, split = row[0], row[1], ",".join(row[2:-1]), row[-1]
+            raise AudioSepError(f"{path}, line {line}: expected 'YTID, start, label, split', got {row}")
+        ytid, start, label, split = row[0], row[1], ",".join(row[2:-1]).strip(), row[-1]
+        if not label:
+            blank.append(f"line {line}")
+            continue
         clips.append({"key": f"{ytid}_{int(float(start)):06d}", "ytid": ytid, "label": label, "split": split,
                       "captions": [label], "labels": [label]})
+    warn_blank_captions(path, blank, len(rows))
     return clips
 
 
