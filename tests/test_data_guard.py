@@ -286,3 +286,18 @@ def test_staging_keeps_extracted_audio_and_paths_resolve_after_the_move(tmp_path
     assert all(Path(e["wav"]).parent == data / "vggsound" / "audio" and Path(e["wav"]).is_file() for e in entries)
     assert {p.name: p.stat().st_mtime_ns for p in (data / "vggsound" / "audio").glob("*.wav")} == stamps  # resumed
     assert not list(data.glob(".*"))
+
+
+def test_stage0_into_a_symlinked_corpus_folder(tmp_path):
+    _audioset_download_tree(tmp_path / "as")
+    (tmp_path / "big_disk" / "audioset").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "audioset").symlink_to(tmp_path / "big_disk" / "audioset")
+    cfg = {"paths": {"data_dir": str(tmp_path / "data")},
+           "data": {"corpora": {"audioset": {"root": str(tmp_path / "as"), "splits": ["balanced_train"]}}}}
+    (datafile,) = prepare_from_config(cfg)
+    assert datafile == tmp_path / "big_disk" / "audioset" / "audioset_balanced_train.json"
+    assert (tmp_path / "data" / "audioset").is_symlink()
+    entries = read_datafile(tmp_path / "data" / "audioset" / "audioset_balanced_train.json")
+    assert len(entries) == len(YT) and all(Path(e["wav"]).is_file() for e in entries)
+    assert not list((tmp_path / "big_disk").glob(".*")) and not list((tmp_path / "data").glob(".*"))

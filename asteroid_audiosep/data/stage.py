@@ -91,7 +91,7 @@ class Staging:
 
     def folder(self, final: Path) -> Path:
         """A fresh staging folder for ``final`` (one left by an interrupted run is removed)."""
-        final = Path(os.path.abspath(final))
+        final = Path(os.path.realpath(final))  # beside a symlinked folder's target: same filesystem
         staging = final.parent / f".{final.name}.staging"
         if staging.exists():
             logger.info("removing %s, left by an interrupted stage 0", staging)
@@ -102,13 +102,13 @@ class Staging:
 
     def keep_audio(self, final: Path) -> None:
         """Let ``<staging>/audio`` be ``<final>/audio`` (extracted tracks are kept, resumable)."""
-        final = Path(os.path.abspath(final))
+        final = Path(os.path.realpath(final))
         (final / "audio").mkdir(parents=True, exist_ok=True)
         os.symlink(os.path.join("..", final.name, "audio"), self.folders[final] / "audio")
 
     def staged(self, path: Path) -> Path:
         """Where a destination path is while staged (the path itself when nothing stages it)."""
-        path = Path(os.path.abspath(path))
+        path = Path(os.path.realpath(path))
         for final, staging in self.folders.items():
             if path == final or final in path.parents:
                 candidate = staging / path.relative_to(final)
@@ -117,7 +117,7 @@ class Staging:
 
     def final(self, path: Path) -> Path:
         """The destination of a staged path."""
-        path = Path(os.path.abspath(path))
+        path = Path(os.path.realpath(path))
         for final, staging in self.folders.items():
             if path == staging or staging in path.parents:
                 return final / path.relative_to(staging)
@@ -136,7 +136,10 @@ class Staging:
         moves.sort(key=lambda m: (m[0].suffix == ".json", str(m[0])))
         for source, target in moves:
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+            try:
+                os.replace(source, target)  # atomic per file
+            except OSError:  # another filesystem after all (a symlink below the destination)
+                shutil.move(str(source), str(target))
         self.discard()
 
     def discard(self) -> None:
