@@ -11,12 +11,12 @@ object (dataset name, licences) is carried along; the released code ignores it.
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from ..errors import AudioSepError
 from ..fileio import atomic_write
+from .textfile import read_json, warn_blank_captions
 
 PathLike = Union[str, os.PathLike]
 
@@ -86,10 +86,9 @@ def _load_json(path: Path) -> Dict[str, Any]:
     if not path.is_file():
         raise AudioSepError(f"datafile not found: {path}")
     try:
-        with open(path, encoding="utf-8") as f:
-            content = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise AudioSepError(f"cannot read datafile {path}: {err}") from err
+        content = read_json(path)
+    except AudioSepError as err:
+        raise AudioSepError(f"cannot read datafile {err}") from None
     if not isinstance(content, dict) or not isinstance(content.get("data"), list):
         raise AudioSepError(
             f"datafile {path} is not in the released format: expected a JSON object "
@@ -108,6 +107,7 @@ def read_datafile(path: PathLike) -> List[Dict[str, Any]]:
         A list of dicts with ``wav`` (absolute when the file gave a relative path),
         ``captions`` (list of str), ``labels`` (list of str) and any other keys the entry had.
         Whether the audio files exist is not checked here (see :func:`drop_missing`).
+        Blank captions are left out, with one warning per file that counts them.
 
     Raises:
         AudioSepError: the file is missing, not JSON, or an entry is malformed.
@@ -115,7 +115,15 @@ def read_datafile(path: PathLike) -> List[Dict[str, Any]]:
     path = Path(path)
     content = _load_json(path)
     root = path.resolve().parent
-    return [normalize_entry(e, root, where=f"{path} entry {i}") for i, e in enumerate(content["data"])]
+    entries = [normalize_entry(e, root, where=f"{path} entry {i}") for i, e in enumerate(content["data"])]
+    blank, total = [], 0
+    for i, entry in enumerate(content["data"]):
+        given = entry.get("captions", entry.get("caption"))
+        given = [given] if isinstance(given, str) else given
+        total += len(given)
+        blank += [f"entry {i}" for c in given if not c.strip()]
+    warn_blank_captions(path, blank, total)
+    return entries
 
 
 def datafile_infos(path: PathLike) -> Dict[str, Any]:

@@ -6,20 +6,20 @@ corpora, noisy speech) is written in this layout, which is the layout of the rel
 benchmark's ESC-50 / AudioCaps / Clotho / MUSIC data. The CSV has at least the columns
 ``idx`` and ``caption``; other text columns (``label``, ``paraphrase``, ``labels``, ...) are
 alternative queries; an optional ``class`` column names the group used for per-class
-aggregation; columns ending in ``wav`` and a few bookkeeping columns (see
+aggregation; columns ending in ``wav`` (source files) or ``ytid`` (their YouTube ids) and a few bookkeeping columns (see
 :data:`NON_QUERY_COLUMNS`) record provenance.
 """
 import csv
 import io
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
 from ..errors import AudioSepError
 from ..fileio import atomic_write
+from .textfile import read_csv_lines
 
 PathLike = Union[str, os.PathLike]
 
@@ -28,7 +28,9 @@ NON_QUERY_COLUMNS = frozenset(
     {"idx", "id", "file_id", "class", "class_id", "dataset", "snr_db", "scale", "target_lufs",
      "background_lufs", "start", "duration", "split", "index", "noise_class"}
 )
-_WAV_COLUMN = re.compile(r".*wav\d*(\.\d+)?$")
+#: Provenance columns: source files (``src_wav``, ``noise_wav1``...) and their YouTube ids
+#: (``src_ytid``, ``noise_ytid1``...).
+_WAV_COLUMN = re.compile(r".*(wav|ytid)\d*(\.\d+)?$")
 
 
 def is_query_column(name: str) -> bool:
@@ -61,32 +63,30 @@ def read_csv_rows(path: PathLike) -> List[Dict[str, str]]:
     A repeated column name gets a ``.1``, ``.2`` ... suffix for its later occurrences (the
     released ``clotho_eval.csv`` names two columns ``noise_wav1``).
 
+    The file must be UTF-8, with or without a byte-order mark (:mod:`.textfile`).
+
     Raises:
-        AudioSepError: the file is missing, empty, or a row has the wrong number of fields.
+        AudioSepError: the file is missing, empty, not UTF-8 (naming the line), or a row has
+            the wrong number of fields.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioSepError(f"CSV file not found: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise AudioSepError(f"CSV file {path} is empty") from None
-        names: List[str] = []
-        for name in (h.strip() for h in header):
-            unique, k = name, 0
-            while unique in names:
-                k += 1
-                unique = f"{name}.{k}"
-            names.append(unique)
-        rows = []
-        for line, values in enumerate(reader, start=2):
-            if not values:
-                continue
-            if len(values) != len(names):
-                raise AudioSepError(f"{path}, line {line}: {len(values)} fields, expected {len(names)}")
-            rows.append(dict(zip(names, values)))
+    lines = read_csv_lines(path)
+    if not lines:
+        raise AudioSepError(f"CSV file {path} is empty")
+    names: List[str] = []
+    for name in (h.strip() for h in lines[0][1]):
+        unique, k = name, 0
+        while unique in names:
+            k += 1
+            unique = f"{name}.{k}"
+        names.append(unique)
+    rows = []
+    for line, values in lines[1:]:
+        if len(values) != len(names):
+            raise AudioSepError(f"{path}, line {line}: {len(values)} fields, expected {len(names)}")
+        rows.append(dict(zip(names, values)))
     return rows
 
 

@@ -31,12 +31,15 @@ class Excerpt:
         start: start in seconds.
         duration: length in seconds (None: to the end of the file).
         name: how the provenance columns of the CSV name it (default: the file name).
+        ytid: the clip's YouTube id when its corpus lists one, recorded in the ``*_ytid``
+            columns (so the overlap check finds the clip whatever its file is called).
     """
 
     path: Path
     start: float = 0.0
     duration: Optional[float] = None
     name: Optional[str] = None
+    ytid: Optional[str] = None
 
     @property
     def label(self) -> str:
@@ -148,10 +151,16 @@ def build_eval_mixtures(
         save_audio(out_dir / f"mixture-{idx}.wav", mixture, sample_rate, subtype=subtype)
         save_audio(out_dir / f"segment-{idx}.wav", target, sample_rate, subtype=subtype)
         row: Dict[str, object] = {"idx": idx, **spec.columns, "src_wav": spec.target.label}
+        if spec.target.ytid:
+            row["src_ytid"] = spec.target.ytid
         if len(spec.backgrounds) == 1:
             row["noise_wav"] = spec.backgrounds[0].label
+            if spec.backgrounds[0].ytid:
+                row["noise_ytid"] = spec.backgrounds[0].ytid
         for k, excerpt in enumerate(spec.backgrounds if len(spec.backgrounds) > 1 else [], start=1):
             row[f"noise_wav{k}"] = excerpt.label
+            if excerpt.ytid:
+                row[f"noise_ytid{k}"] = excerpt.ytid
         row.update({k: round(v, 4) for k, v in info.items()})
         rows.append(row)
     if failed:

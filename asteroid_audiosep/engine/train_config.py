@@ -143,6 +143,11 @@ def check_config(cfg: Dict[str, Any]):
             raise AudioSepError(
                 f"data.train_datafiles: {datafile} not found: run stage 0 (data preparation) or fix the path"
             )
+    from ..data.overlap import check_overlap_recorded
+    from ..data.stage import configured_eval_lists
+
+    # a corpus datafile must have passed stage 0's train/evaluation overlap check
+    check_overlap_recorded(datafiles, configured_eval_lists(cfg))
     if data["valid_list"] and not Path(data["valid_list"]).is_file():
         raise AudioSepError(
             f"data.valid_list: {data['valid_list']} not found: run stage 1 (validation mixtures), fix the path, "

@@ -126,6 +126,9 @@ def main(argv=None) -> int:
             written = _call(PREPARERS[args.command], options.pop("root"), options.pop("out"), **options)
             for name, path in written.items():
                 print(f"{name}: {path}")
+            logger.info("not yet checked for clips that are also evaluation clips (training refuses them "
+                        "until then): run stage 0, or prepare_data.py check-overlap --train %s --eval <lists>",
+                        " ".join(map(str, written.values())))
         elif args.command == "check-overlap":
             overlaps = remove_eval_overlap(args.train, {e: eval_list_clips(e) for e in args.eval},
                                            strict=args.strict)

@@ -10,6 +10,7 @@ from .audiocaps import audiocaps_eval_clips, build_audiocaps_eval, prepare_audio
 from .audioset import prepare_audioset
 from .clotho import build_clotho_eval, clotho_eval_clips, prepare_clotho
 from .esc50 import build_esc50_eval, esc50_eval_clips, prepare_esc50
+from .inputs import check_corpus_inputs as _check_inputs
 from .music import build_music_eval, prepare_music
 from .vggsound import build_vggsound_eval, prepare_vggsound, vggsound_eval_clips
 from .voicebank import build_voicebank_eval
@@ -97,3 +98,14 @@ def check_corpus_options(name: str, options: Optional[Mapping[str, Any]]) -> Dic
         choices = sorted(k for k in accepted if k != "out_dir")
         raise AudioSepError(f"corpus {name}: unknown options {unknown}; accepted: {choices}")
     return options
+
+
+def check_corpus_inputs(name: str, options: Optional[Mapping[str, Any]]) -> None:
+    """Check one corpus's options and that the lists and folders it reads exist, reading and
+    writing nothing (stage 0 checks every corpus this way before preparing any).
+
+    Raises:
+        AudioSepError: unknown corpus or option, ``root`` not set, or a missing input.
+    """
+    options = check_corpus_options(name, options)
+    _check_inputs(PREPARERS[name], name, options)

@@ -25,11 +25,12 @@ import numpy as np
 
 from ...errors import AudioSepError
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
+from ..textfile import warn_blank_captions
 from .audioset import read_audioset_labels, read_ontology_relatives
 from .common import (
     attach_audio,
     index_audio,
-    read_table,
+    read_numbered_table,
     write_corpus_datafiles,
     youtube_id_keys,
 )
@@ -77,19 +78,25 @@ def read_audiocaps_rows(root: PathLike, split: str) -> List[Dict]:
     """Clips of one split without audio: ``ytid``, ``captions`` (every row of the clip, in
     file order, wherever its rows are) and ``audiocap_ids``."""
     path = find_audiocaps_list(root, split)
-    rows = read_table(path, header=False)
-    if rows and rows[0][:2] == ["audiocap_id", "youtube_id"]:
+    rows = read_numbered_table(path, header=False)
+    if rows and rows[0][1][:2] == ["audiocap_id", "youtube_id"]:
         rows = rows[1:]
     grouped: "OrderedDict[str, Dict]" = OrderedDict()
-    for row in rows:
+    blank = []
+    for line, row in rows:
         if len(row) < 4:
             raise AudioSepError(
-                f"{path}: expected 'audiocap_id, youtube_id, start_time, caption', got {row}"
+                f"{path}, line {line}: expected 'audiocap_id, youtube_id, start_time, caption', got {row}"
             )
         clip = grouped.setdefault(row[1], {"ytid": row[1], "captions": [], "audiocap_ids": []})
-        clip["captions"].append(",".join(row[3:]))
+        caption = ",".join(row[3:]).strip()
+        if caption:
+            clip["captions"].append(caption)
+        else:
+            blank.append(f"line {line}")
         clip["audiocap_ids"].append(row[0])
-    return list(grouped.values())
+    warn_blank_captions(path, blank, len(rows))
+    return [clip for clip in grouped.values() if clip["captions"]]
 
 
 def read_audiocaps(
@@ -186,7 +193,9 @@ def audiocaps_eval_specs(
                 columns["labels"] = "; ".join(own)
             specs.append(
                 MixtureSpec(
-                    Excerpt(Path(clip["wav"])), [Excerpt(Path(candidates[b]["wav"]))], columns
+                    Excerpt(Path(clip["wav"]), ytid=clip["ytid"]),
+                    [Excerpt(Path(candidates[b]["wav"]), ytid=candidates[b]["ytid"])],
+                    columns,
                 )
             )
     if not specs:

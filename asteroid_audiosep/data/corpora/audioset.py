@@ -11,12 +11,12 @@ Published layout (https://research.google.com/audioset/download.html)::
     <root>/video/...                       # optional: the videos, named alike (.mp4, .mkv, ...):
                                            # recorded as `video`, audio extractable (see .videos)
 """
-import json
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Union
 
 from ...errors import AudioSepError
+from ..textfile import read_json
 from .common import (
     attach_audio,
     index_audio,
@@ -41,7 +41,7 @@ def read_class_names(root: PathLike) -> Dict[str, str]:
         return {mid: name for _, mid, name, *_ in rows}
     ontology = require_file(root / "ontology.json", "AudioSet class names (class_labels_indices.csv or ontology.json)")
     try:
-        return {node["id"]: node["name"] for node in json.loads(ontology.read_text(encoding="utf-8"))}
+        return {node["id"]: node["name"] for node in read_json(ontology)}
     except (ValueError, KeyError, TypeError) as err:
         raise AudioSepError(f"cannot read {ontology}: {err}") from err
 
@@ -74,7 +74,7 @@ def read_ontology_relatives(path: PathLike) -> Dict[str, Set[str]]:
     """
     path = require_file(Path(path), "AudioSet ontology (ontology.json)")
     try:
-        nodes = json.loads(path.read_text(encoding="utf-8"))
+        nodes = read_json(path)
         names = {n["id"]: n["name"] for n in nodes}
         children = {n["id"]: list(n.get("child_ids", [])) for n in nodes}
     except (ValueError, KeyError, TypeError) as err:

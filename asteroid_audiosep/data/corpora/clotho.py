@@ -17,6 +17,7 @@ import numpy as np
 from ...errors import AudioSepError
 from ..evallist import read_csv_rows
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
+from ..textfile import warn_blank_captions
 from .common import attach_audio, require_dir, require_file, write_corpus_datafiles
 
 PathLike = Union[str, os.PathLike]
@@ -29,11 +30,19 @@ def read_clotho(root: PathLike, split: str, skip_missing: bool = True) -> List[D
     if split not in SPLITS:
         raise AudioSepError(f"unknown Clotho split {split!r}; choose among {SPLITS}")
     root = Path(root)
-    rows = read_csv_rows(require_file(root / f"clotho_captions_{split}.csv", f"Clotho {split} captions"))
+    path = require_file(root / f"clotho_captions_{split}.csv", f"Clotho {split} captions")
+    rows = read_csv_rows(path)
     if rows and "file_name" not in rows[0]:
         raise AudioSepError(f"clotho_captions_{split}.csv needs a 'file_name' column")
-    clips = [{"file_name": r["file_name"],
-              "captions": [r[k] for k in sorted(r) if k.startswith("caption_") and r[k].strip()]} for r in rows]
+    clips, blank, total = [], [], 0
+    for row in rows:
+        columns = sorted(k for k in row if k.startswith("caption_"))
+        total += len(columns)
+        blank += [f"{row['file_name']} {k}" for k in columns if not row[k].strip()]
+        captions = [row[k].strip() for k in columns if row[k].strip()]
+        if captions:  # a clip whose every caption is blank is left out (counted above)
+            clips.append({"file_name": row["file_name"], "captions": captions})
+    warn_blank_captions(path, blank, total)
     folder = require_dir(root / split, f"Clotho {split} audio folder")
     index = {c["file_name"]: folder / c["file_name"] for c in clips if (folder / c["file_name"]).is_file()}
     return attach_audio(clips, index, "file_name", f"Clotho {split}", skip_missing)

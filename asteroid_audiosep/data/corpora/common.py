@@ -1,15 +1,16 @@
 """What the corpus preparations share: finding downloaded audio by clip id, metadata
 readers, provenance, and writing datafiles that keep only clips whose audio exists."""
-import csv
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ...audio import AUDIO_EXTENSIONS
 from ...errors import AudioSepError
 from ...progress import progress
+from ..clipnames import parse_youtube_name, youtube_id_keys  # noqa: F401 (the one YouTube-id rule)
 from ..datafile import write_datafile
+from ..textfile import read_csv_lines
 
 PathLike = Union[str, os.PathLike]
 
@@ -48,20 +49,6 @@ CLIP_ID: Dict[str, str] = {"audioset": "youtube", "vggsound": "youtube", "audioc
 def caption_from_label(label: str) -> str:
     """A class label as text: ``"chirping_birds"`` -> ``"chirping birds"``."""
     return " ".join(label.replace("_", " ").split())
-
-
-def youtube_id_keys(stem: str) -> List[str]:
-    """Candidate YouTube ids (11 characters) of a downloaded file's name.
-
-    Covers the usual namings: ``{id}``, ``Y{id}`` (AudioSet tools, the released benchmark),
-    ``{id}_{start}`` / ``{id}_{start}_{end}`` and ``Y{id}_{start}...``.
-    """
-    keys = [stem]
-    if len(stem) >= 11:
-        keys.append(stem[:11])
-    if stem.startswith("Y") and len(stem) >= 12:
-        keys.append(stem[1:12])
-    return keys
 
 
 def index_audio(
@@ -108,13 +95,21 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def read_table(path: PathLike, header: bool = True, comment: Optional[str] = None) -> List[List[str]]:
-    """Rows of a CSV file as lists of stripped strings (comment lines and blank lines skipped)."""
-    rows = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        lines = (line for line in f if not (comment and line.lstrip().startswith(comment)))
-        for row in csv.reader(lines, skipinitialspace=True):
-            if row and any(cell.strip() for cell in row):
-                rows.append([cell.strip() for cell in row])
+    """Rows of a UTF-8 CSV file as lists of stripped strings (comment lines and blank lines
+    skipped); :func:`read_numbered_table` also gives each row's line number."""
+    return [row for _, row in read_numbered_table(path, header, comment)]
+
+
+def read_numbered_table(path: PathLike, header: bool = True,
+                        comment: Optional[str] = None) -> List[Tuple[int, List[str]]]:
+    """``(line, row)`` pairs of a UTF-8 CSV file (with or without BOM), cells stripped.
+
+    Raises:
+        AudioSepError: the file is not UTF-8 (naming its line) or not CSV.
+    """
+    rows = [(line, [cell.strip() for cell in row])
+            for line, row in read_csv_lines(path, comment or "", skipinitialspace=True)
+            if any(cell.strip() for cell in row)]
     return rows[1:] if header else rows
 
 
@@ -157,11 +152,22 @@ def attach_audio(
     return found
 
 
+def entry_youtube_id(name: str) -> str:
+    """The YouTube id recorded in a datafile entry for a clip listed as ``name`` (a bare id or a
+    YouTube-named file stem; "" when it is neither)."""
+    found = parse_youtube_name(name)
+    return found[0][0] if found else ""
+
+
 def write_corpus_datafile(
     path: PathLike, clips: List[Dict], corpus: str, clip_id: Optional[str] = None,
     dropped: Optional[Dict[str, int]] = None,
 ) -> Path:
     """Write clips (``wav``, ``captions``, optional ``labels``) as a datafile with provenance.
+
+    A clip's ``ytid`` (its YouTube id, when the corpus lists it) is written in the entry, so
+    that the overlap check knows the clip whatever its file is called (audiocaps-download
+    names files by caption row, ``103549.ogg``).
 
     Args:
         path: the datafile.
@@ -172,6 +178,7 @@ def write_corpus_datafile(
         dropped: reason -> number of clips left out on purpose, recorded in ``infos``.
     """
     entries = [{"wav": c["wav"], "captions": c["captions"], "labels": c.get("labels", []),
+                **({"ytid": entry_youtube_id(c["ytid"])} if c.get("ytid") and entry_youtube_id(c["ytid"]) else {}),
                 **{k: c[k] for k in ("video", "image") if c.get(k)}} for c in clips]
     infos = dict(CORPUS_INFOS.get(corpus, {}))
     if clip_id or CLIP_ID.get(corpus):

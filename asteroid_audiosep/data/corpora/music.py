@@ -10,7 +10,6 @@ or::
     <root>/MUSIC_solo_videos.json             # {"videos": {"accordion": [YTID, ...], ...}}
     <root>/audio/<YTID>.wav                   # (any sub-folders, Y<YTID> or <YTID> names)
 """
-import json
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Union
@@ -20,9 +19,11 @@ import numpy as np
 from ...audio import audio_info
 from ...errors import AudioSepError
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
+from ..textfile import read_json
 from .common import (
     attach_audio,
     caption_from_label,
+    entry_youtube_id,
     index_audio,
     require_dir,
     write_corpus_datafile,
@@ -38,7 +39,7 @@ def read_music(root: PathLike, videos_json: Optional[PathLike] = None, skip_miss
     json_path = Path(videos_json) if videos_json else root / "MUSIC_solo_videos.json"
     if json_path.is_file():
         try:
-            videos = json.loads(json_path.read_text(encoding="utf-8"))["videos"]
+            videos = read_json(json_path)["videos"]
         except (ValueError, KeyError, TypeError) as err:
             raise AudioSepError(f"cannot read {json_path}: {err}") from err
         clips = [{"ytid": ytid, "instrument": caption_from_label(name)} for name, ids in sorted(videos.items())
@@ -86,7 +87,7 @@ def music_eval_specs(segments: List[Dict], segment_seconds: float = 10.0, seed: 
     rng = np.random.default_rng(seed)
 
     def excerpt(s):
-        return Excerpt(Path(s["wav"]), s["start"], segment_seconds, s["name"])
+        return Excerpt(Path(s["wav"]), s["start"], segment_seconds, s["name"], entry_youtube_id(s["ytid"]) or None)
 
     specs = []
     for instrument in instruments:

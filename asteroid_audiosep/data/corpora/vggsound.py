@@ -16,14 +16,15 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ...errors import AudioSepError
+from ..clipnames import youtube_segment_keys
 from ..evalmix import Excerpt, MixtureSpec, build_eval_mixtures
+from ..textfile import warn_blank_captions
 from .common import (
     attach_audio,
     index_audio,
-    read_table,
+    read_numbered_table,
     require_file,
     write_corpus_datafiles,
-    youtube_id_keys,
 )
 from .videos import attach_videos, video_inputs
 
@@ -33,19 +34,24 @@ PathLike = Union[str, os.PathLike]
 def read_vggsound_rows(root: PathLike) -> List[Dict]:
     """Rows of ``vggsound.csv`` without audio: ``key`` (``<YTID>_<start:06d>``), ``label``,
     ``split``, ``captions``, ``labels``."""
-    clips = []
-    for row in read_table(require_file(Path(root) / "vggsound.csv", "VGGSound list vggsound.csv"),
-                          header=False):
+    clips, blank = [], []
+    path = require_file(Path(root) / "vggsound.csv", "VGGSound list vggsound.csv")
+    rows = read_numbered_table(path, header=False)
+    for line, row in rows:
         if len(row) < 4:
-            raise AudioSepError(f"vggsound.csv: expected 'YTID, start, label, split', got {row}")
-        ytid, start, label, split = row[0], row[1], ",".join(row[2:-1]), row[-1]
-        clips.append({"key": f"{ytid}_{int(float(start)):06d}", "label": label, "split": split,
+            raise AudioSepError(f"{path}, line {line}: expected 'YTID, start, label, split', got {row}")
+        ytid, start, label, split = row[0], row[1], ",".join(row[2:-1]).strip(), row[-1]
+        if not label:
+            blank.append(f"line {line}")
+            continue
+        clips.append({"key": f"{ytid}_{int(float(start)):06d}", "ytid": ytid, "label": label, "split": split,
                       "captions": [label], "labels": [label]})
+    warn_blank_captions(path, blank, len(rows))
     return clips
 
 
 def _vggsound_keys(stem: str) -> List[str]:
-    return youtube_id_keys(stem)[:1]  # the full stem <YTID>_<start>
+    return youtube_segment_keys(stem)  # the stem, and <YTID>_<start:06d> from any YouTube naming
 
 
 def read_vggsound(root: PathLike, audio_dir: Optional[PathLike] = None, skip_missing: bool = True,
@@ -94,7 +100,8 @@ def vggsound_eval_specs(clips: List[Dict], num_mixtures: int = 1000, seed: int =
         background = others[int(rng.integers(len(others)))]
         columns = {"caption": target["label"], "class": target["label"],
                    "file_id": f"{target['key']}+++{background['key']}"}
-        specs.append(MixtureSpec(Excerpt(Path(target["wav"])), [Excerpt(Path(background["wav"]))], columns))
+        specs.append(MixtureSpec(Excerpt(Path(target["wav"]), ytid=target["ytid"]),
+                                 [Excerpt(Path(background["wav"]), ytid=background["ytid"])], columns))
     return specs
 
 

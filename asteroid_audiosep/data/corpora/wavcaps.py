@@ -13,13 +13,13 @@ Published layout (https://huggingface.co/datasets/cvssp/WavCaps, zip archives ex
                                                         # with the source's name (any depth)
 """
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Union
 
 from ...errors import AudioSepError
+from ..textfile import read_json, warn_blank_captions
 from .common import (
     attach_audio,
     index_audio,
@@ -81,7 +81,7 @@ def read_blacklists(paths: Sequence[PathLike]) -> Dict[Path, Dict[str, Set[str]]
     lists: Dict[Path, Dict[str, Set[str]]] = {}
     for path in files:
         try:
-            content = json.loads(path.read_text(encoding="utf-8"))
+            content = read_json(path)
             if not isinstance(content, dict) or not all(
                 isinstance(v, list) for v in content.values()
             ):
@@ -148,22 +148,25 @@ def read_wavcaps(
     clips = []
     for path in sorted(folder.glob("*.json")):
         try:
-            content = json.loads(path.read_text(encoding="utf-8"))
+            content = read_json(path)
             data = content if isinstance(content, list) else content["data"]  # older: a bare list
             if not isinstance(data, list):
                 raise TypeError("'data' is not a list")
         except (ValueError, KeyError, TypeError) as err:
             raise AudioSepError(f"cannot read WavCaps file {path}: {err}") from err
+        blank = []
         for item in data:
-            if (
-                not isinstance(item, dict)
-                or "id" not in item
-                or not str(item.get("caption", "")).strip()
-            ):
+            if not isinstance(item, dict) or "id" not in item or item.get("caption") is None:
                 raise AudioSepError(f"{path}: entry without 'id' or 'caption': {item}")
-            clips.append(
-                {"id": Path(str(item["id"])).stem, "captions": [str(item["caption"]).strip()]}
-            )
+            caption = str(item["caption"]).strip()
+            if not caption:
+                blank.append(f"id {item['id']}")
+                continue
+            clip = {"id": Path(str(item["id"])).stem, "captions": [caption]}
+            if source == "AudioSet_SL":  # ids are AudioSet file names, Y<YTID>.wav
+                clip["ytid"] = clip["id"]
+            clips.append(clip)
+        warn_blank_captions(path, blank, len(data))
     if not clips:
         raise AudioSepError(f"no WavCaps entry in {folder}")
     if blacklists:
