@@ -333,6 +333,10 @@ def page_response(separator: DemoSeparator, audio: Optional[str], text: Optional
 _DOWNLOADS = "Downloads (the input's format, as the CLI writes it)"
 
 
+def _loader(*values):
+    return lambda: values
+
+
 def build_app(separator: DemoSeparator):
     """The Gradio page (``gradio.Blocks``) around ``separator``."""
     gr = _import_gradio()
@@ -360,8 +364,11 @@ def build_app(separator: DemoSeparator):
                                    visible="image" in kinds, buttons=[], elem_id="query-image",
                                    label="And/or a picture of the source (image query: its CLIP embedding)")
                 button = gr.Button("Separate", variant="primary", elem_id="separate")
-                gr.Examples([[path, query] for path, query in examples], inputs=[audio, text],
-                            label="Examples (short synthetic clips made when the page starts)")
+                gr.Markdown("Examples (4 s synthetic clips made when the page starts): a click loads the clip and "
+                            "its query", elem_id="examples-info", **markdown)
+                with gr.Row():  # buttons, not gr.Examples: its table fails at random in Gradio 6.17's frontend
+                    example_buttons = [gr.Button(f"{Path(path).stem.replace('_', ' ')}: {query}", size="sm",
+                                                 elem_id=f"example-{k}") for k, (path, query) in enumerate(examples)]
             with gr.Column():
                 status = gr.Textbox("Upload or record audio, describe what to separate, press Separate.",
                                     label="Status", interactive=False, lines=2, elem_id="status")
@@ -387,6 +394,8 @@ def build_app(separator: DemoSeparator):
                                  picture_path)
 
         private = dict(api_visibility="private")
+        for example_button, (path, query) in zip(example_buttons, examples):
+            example_button.click(_loader(path, query), None, [audio, text], queue=False, **private)
         # The button is disabled from the click until its run ends (queued runs included).
         busy = button.click(lambda: gr.update(interactive=False, value="Separating..."), None, button,
                             queue=False, **private)
