@@ -4,6 +4,7 @@ installs them); skipped with the reason otherwise.
 
 Set ``AUDIOSEP_DEMO_SCREENSHOT=docs/demo.png`` to refresh the README's screenshot.
 """
+import contextlib
 import http.server
 import io
 import json
@@ -105,17 +106,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(files, tmp_path_factory):
+@contextlib.contextmanager
+def _demo_server(files, log_dir: Path, *options: str):
     """``asteroid-audiosep demo`` on a free port, as a user starts it; its URL."""
     model, table, _ = files
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("demo_server") / "server.log"
+    log_path = log_dir / "server.log"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "asteroid_audiosep", "demo", "-m", str(model), "--query-embeddings", str(table),
-             "--device", "cpu", "--port", str(port)],
+             "--device", "cpu", "--port", str(port), *options],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -136,6 +137,12 @@ def server(files, tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(files, tmp_path_factory):
+    with _demo_server(files, tmp_path_factory.mktemp("demo_server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -331,6 +338,32 @@ def test_example_in_the_input_format(server, browser, files):
     with urllib.request.urlopen(href) as response:
         served = sf.SoundFile(io.BytesIO(response.read()))
     assert (served.format, served.subtype) == ("WAV", "PCM_16")
+
+
+def test_oversized_file_refused_before_upload(files, browser, tmp_path):
+    """With ``--max-minutes 0.005`` (upload limit about 1.1 MiB) a 1.6 MB file is refused by the
+    browser with Gradio's message, and nothing is sent to the upload route."""
+    from selenium.webdriver.common.by import By
+
+    big = make_demo_wav(tmp_path / "big.wav", seconds=25.0, rate=16000, channels=1)
+    assert big.stat().st_size > upload_limit(0.005)
+    with _demo_server(files, tmp_path, "--max-minutes", "0.005") as url:
+        browser.get(url)
+        limits = _wait(browser, lambda d: d.find_element(By.ID, "limits").text, "the limits")
+        assert "0.005 min" in limits and "1.11 MB" in limits, limits
+        upload = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
+                       "the upload field")
+        upload[0].send_keys(str(big))
+        _wait(browser, lambda d: "exceed the maximum allowed size" in d.find_element(By.TAG_NAME, "body").text,
+              "the browser's size message", timeout=30)
+        uploads = []
+        for entry in browser.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] == "Network.requestWillBeSent":
+                request = message["params"]["request"]
+                if request["url"].startswith(url) and urlparse(request["url"]).path.endswith("/upload"):
+                    uploads.append((request["method"], request["url"]))  # the file's POST (not its progress stream)
+        assert uploads == [], uploads
 
 
 def _save_screenshot(driver, path: Path) -> None:
