@@ -172,12 +172,14 @@ class DemoSeparator:
             return sorted(encoder.index, key=encoder.index.get)
         return []
 
-    def describe(self) -> str:
-        """Model name, rate and query encoder, as Markdown for the page (names escaped)."""
+    def describe(self, markdown: bool = True) -> str:
+        """Model name, rate, query encoder, query kinds and device: Markdown for the page (names
+        escaped), or plain text (``markdown=False``) for the log."""
+        bold, text = (lambda s: f"**{s}**", escape_markdown) if markdown else (str, str)
         return (
-            f"**Model** {escape_markdown(self.name)} · **rate** {self.model.sample_rate} Hz · "
-            f"**query encoder** {escape_markdown(self.encoder)} · **queries** {', '.join(self.query_kinds)} · "
-            f"**device** {self.model.window.device}"
+            f"{bold('Model')} {text(self.name)} · {bold('rate')} {self.model.sample_rate} Hz · "
+            f"{bold('query encoder')} {text(self.encoder)} · {bold('queries')} {', '.join(self.query_kinds)} · "
+            f"{bold('device')} {self.model.window.device}"
         )
 
     def read(self, path: Union[str, os.PathLike]) -> Tuple[torch.Tensor, int]:
@@ -469,7 +471,7 @@ def run_demo(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's startup self-checks
     separator = DemoSeparator(args.model, args.device, args.query_embeddings, args.max_minutes,
                               half=args.half or False)
-    log.info("%s", separator.describe().replace("**", "").replace("`", ""))
+    log.info("%s", separator.describe(markdown=False))
     try:
         serve(separator, args.host, args.port, block=True)
     finally:

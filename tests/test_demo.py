@@ -142,6 +142,16 @@ def test_escape_markdown_renders_literally():
         assert html.unescape(inner) == " ".join(text.split())
 
 
+def test_model_description_renders_as_its_plain_text(separator):
+    import re
+
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(separator.describe()).strip()
+    assert html.unescape(re.sub("<[^>]+>", "", rendered)) == separator.describe(markdown=False)
+    assert "model.pth" in separator.describe(markdown=False) and "text" in separator.describe(markdown=False)
+
+
 def test_escape_mathtext_draws_literally(tmp_path):
     import matplotlib
 

@@ -121,7 +121,7 @@ def _demo_server(files, log_dir: Path, *options: str):
         )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300  # a loaded machine
         while True:
             try:
                 urllib.request.urlopen(url, timeout=2).close()
@@ -203,7 +203,7 @@ def test_demo_page_in_chromium(server, browser, files, tmp_path):
         assert json.load(response)["max_file_size"] == upload_limit(30)
     footer = browser.find_element(By.TAG_NAME, "footer").text
     assert "API" not in footer and not browser.find_elements(By.CSS_SELECTOR, "a[href*='view=api']")
-    assert browser.find_elements(By.CSS_SELECTOR, "#known-queries")  # the table's labels are offered
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#known-queries input"), "the table's labels", 30)
 
     # Upload, type a query, separate.
     upload = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
