@@ -1,7 +1,9 @@
-"""``asteroid-audiosep demo``: a local web page (Gradio) to hear what text queries separate.
+"""``asteroid-audiosep demo``: a local web page (Gradio) to hear what queries separate.
 
 The page runs :func:`~asteroid_audiosep.api.separate_waveform`, the path of
-``asteroid-audiosep separate`` (same chunking, same outputs), on a model loaded once. It binds
+``asteroid-audiosep separate`` (same chunking, same queries, outputs written by the same
+writer in the same format), on a model loaded once. User text is shown as plain text
+(:mod:`~asteroid_audiosep.demo_support`). It binds
 to 127.0.0.1 unless told otherwise, never opens a public share link and sends no telemetry:
 Gradio's analytics are off and its theme uses the fonts it ships, so the page loads with no
 network beyond the machine. Gradio (the ``demo`` extra) is imported only when the page starts.
@@ -19,17 +21,30 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 
 from .api import load_separator, separate_waveform
-from .audio import audio_info, load_audio, save_audio
+from .apply import DEFAULT_CHUNK_SECONDS, ChunkedSeparator
+from .audio import audio_info, load_audio
+from .demo_support import (
+    MAX_QUERIES,
+    clean_message,
+    collect_queries,
+    describe_format,
+    escape_markdown,
+    escape_mathtext,
+    limits_markdown,
+    make_example_clips,
+    query_words,
+    upload_limit,
+)
+from .encoders import PrecomputedQueryEncoder
 from .errors import AudioSepError
-from .outputs import unique_slugs
+from .outputs import OutputFormat, OutputPlanner, OutputWriter
+from .queries import Query
 
 log = logging.getLogger("asteroid_audiosep")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_MINUTES = 30.0
-#: Most queries one request separates (the page has this many output slots).
-MAX_QUERIES = 4
 _KEEP_RUNS = 16  # request folders kept on disk (older ones are deleted)
 # No "share" button anywhere: it would upload to an outside host.
 _IMAGE_BUTTONS = ["download", "fullscreen"]
@@ -40,8 +55,8 @@ class DemoOutput:
     """What the page shows for one query.
 
     Attributes:
-        query: the query as the model received it.
-        target: the separated sound (32-bit float WAV, the input's rate and channels).
+        query: the query, in words (its text, or which example sound / picture it is).
+        target: the separated sound (written as the CLI writes it for this input).
         residual: the input minus that sound (same format).
         spectrogram: PNG of the target and residual spectrograms, on the input's colour scale.
     """
@@ -52,25 +67,31 @@ class DemoOutput:
     spectrogram: Path
 
 
-def collect_queries(text: Optional[str]) -> List[str]:
-    """The page's queries: one per non-empty line of the text box, duplicates dropped.
+@dataclass
+class DemoResult:
+    """One request's outputs.
 
-    The one place the page's query inputs become the list given to ``separate_waveform``
-    (audio-example or image queries are added here).
-
-    Raises:
-        AudioSepError: no query, or more than :data:`MAX_QUERIES`.
+    Attributes:
+        spectrogram: PNG of the input's spectrogram.
+        outputs: one :class:`DemoOutput` per query.
+        format: the outputs' format (:func:`~asteroid_audiosep.outputs.choose_format`).
+        seconds: the input's duration.
+        warnings: what the writer reported (an integer output scaled down to fit full scale).
     """
-    queries = list(dict.fromkeys(line.strip() for line in (text or "").splitlines() if line.strip()))
-    if not queries:
-        raise AudioSepError("the query is empty: type what to separate, e.g. 'dog barking' (one per line)")
-    if len(queries) > MAX_QUERIES:
-        raise AudioSepError(f"{len(queries)} queries given: the page separates at most {MAX_QUERIES} at once")
-    return queries
+
+    spectrogram: Path
+    outputs: List[DemoOutput]
+    format: OutputFormat
+    seconds: float
+    warnings: List[str]
 
 
 def _mono(wav: torch.Tensor):
     return wav.mean(dim=0).numpy()
+
+
+def _no_progress(fraction, desc=None):
+    return None
 
 
 class DemoSeparator:
@@ -78,10 +99,10 @@ class DemoSeparator:
 
     Args:
         model: a model package, released model name or checkpoint (see
-            :func:`~asteroid_audiosep.api.load_separator`).
+            :func:`~asteroid_audiosep.api.load_separator`), or an ``AudioSep``.
         device: ``cpu``, ``cuda``... (default: CUDA when available).
         query_embeddings: a precomputed query-embedding table instead of the model's text
-            encoder (offline use).
+            encoder (offline use; its texts are then the queries the page offers).
         max_minutes: longest input accepted.
         workdir: where outputs are written (default: a temporary folder removed by
             :meth:`close`).
@@ -90,7 +111,7 @@ class DemoSeparator:
 
     def __init__(
         self,
-        model: Union[str, os.PathLike],
+        model: Union[str, os.PathLike, torch.nn.Module],
         device: Optional[str] = None,
         query_embeddings: Optional[Union[str, os.PathLike]] = None,
         max_minutes: float = DEFAULT_MAX_MINUTES,
@@ -99,13 +120,21 @@ class DemoSeparator:
     ):
         if max_minutes <= 0:
             raise AudioSepError(f"--max-minutes must be positive, got {max_minutes}")
-        self.name = Path(os.fspath(model)).name
-        self.model = load_separator(model, device, query_embeddings)
+        self.name = type(model).__name__ if isinstance(model, torch.nn.Module) else Path(os.fspath(model)).name
+        self.model = load_separator(model, device, query_embeddings)  # the model: loaded here, run in _separate
         self.max_minutes = float(max_minutes)
         self.half = half
+        self.chunk_seconds = DEFAULT_CHUNK_SECONDS
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="audiosep-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+
+    def _query_encoder(self):
+        """The model's query encoder (built now if needed), or None when it has none."""
+        try:
+            return self.model.query_encoder
+        except AudioSepError:
+            return None
 
     @property
     def encoder(self) -> str:
@@ -122,18 +151,46 @@ class DemoSeparator:
         details = ", ".join(f"{k}={Path(str(v)).name}" for k, v in spec.items() if k != "type" and v)
         return f"{spec.get('type', '?')}" + (f" ({details})" if details else "")
 
-    def describe(self) -> str:
-        """Model name, rate and query encoder, as Markdown for the page."""
+    @property
+    def query_kinds(self) -> List[str]:
+        """What the model's encoder embeds: ``text``, plus ``audio`` (an audio tower, CLAP) and
+        ``image`` (an image tower, CLIP)."""
+        encoder = self._query_encoder()
+        kinds = ["text"]
+        if getattr(encoder, "supports_audio", False):
+            kinds.append("audio")
+        if getattr(encoder, "supports_image", False):
+            kinds.append("image")
+        return kinds
+
+    @property
+    def labels(self) -> List[str]:
+        """The queries the model knows when its encoder is a table of precomputed embeddings
+        (it can embed nothing else), in the table's order; empty for an open vocabulary."""
+        encoder = self._query_encoder()
+        if isinstance(encoder, PrecomputedQueryEncoder):
+            return sorted(encoder.index, key=encoder.index.get)
+        return []
+
+    def describe(self, markdown: bool = True) -> str:
+        """Model name, rate, query encoder, query kinds and device: Markdown for the page (names
+        escaped), or plain text (``markdown=False``) for the log."""
+        bold, text = (lambda s: f"**{s}**", escape_markdown) if markdown else (str, str)
         return (
-            f"**Model** `{self.name}` · **rate** {self.model.sample_rate} Hz · "
-            f"**query encoder** {self.encoder} · **device** {self.model.window.device}"
+            f"{bold('Model')} {text(self.name)} · {bold('rate')} {self.model.sample_rate} Hz · "
+            f"{bold('query encoder')} {text(self.encoder)} · {bold('queries')} {', '.join(self.query_kinds)} · "
+            f"{bold('device')} {self.model.window.device}"
         )
 
     def read(self, path: Union[str, os.PathLike]) -> Tuple[torch.Tensor, int]:
-        """The uploaded or recorded audio, refused when longer than ``max_minutes``."""
+        """The uploaded or recorded audio, refused when empty or longer than ``max_minutes``."""
         if not path:
             raise AudioSepError("no audio: upload a file or record one first")
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise AudioSepError(f"{Path(path).name} is empty (0 bytes): upload an audio file")
         info = audio_info(path)
+        if info.frames == 0:
+            raise AudioSepError(f"{Path(path).name} holds no audio (0 samples)")
         minutes = info.frames / max(info.samplerate, 1) / 60.0
         if minutes > self.max_minutes:
             raise AudioSepError(
@@ -143,53 +200,80 @@ class DemoSeparator:
             )
         return load_audio(path)
 
-    def run(
-        self, path: Union[str, os.PathLike], queries: Sequence[str], progress=None
-    ) -> Tuple[Path, List[DemoOutput]]:
-        """Separate every query from the audio file, as the CLI does.
+    def _separate(self, wav: torch.Tensor, rate: int, queries: Sequence[Query], step) -> torch.Tensor:
+        """The one place the model runs (one ``separate_waveform`` call), reporting each chunk
+        the network finishes through ``step``."""
+        from .stream import TensorSignal
+
+        plan = ChunkedSeparator(self.model, torch.zeros(1, self.model.condition_dim), self.chunk_seconds).plan(
+            TensorSignal(wav, rate, self.model.sample_rate))
+        total, done = max(len(plan), 1), [0]
+
+        def chunk_done(*_):
+            done[0] = min(done[0] + 1, total)
+            step(0.1 + 0.75 * done[0] / total, desc=f"separating: chunk {done[0]} of {total}")
+
+        step(0.05, desc=f"embedding {len(queries)} query(ies); {total} chunk(s) to separate")
+        network = getattr(self.model, "separator", None)  # runs once per chunk
+        hook = network.register_forward_hook(chunk_done) if isinstance(network, torch.nn.Module) else None
+        try:
+            return separate_waveform(self.model, wav, rate, list(queries), device=self.model.window.device,
+                                     half=self.half, chunk_seconds=self.chunk_seconds)
+        finally:
+            if hook is not None:
+                hook.remove()
+
+    def run(self, path: Union[str, os.PathLike], queries: Sequence[Union[str, Query]], progress=None) -> DemoResult:
+        """Separate every query from the audio file and write the outputs as the CLI does.
 
         Args:
             path: the audio file.
-            queries: what :func:`collect_queries` returned.
-            progress: ``progress(fraction, desc=...)`` called between steps, or None.
+            queries: what :func:`collect_queries` returned (strings are text queries).
+            progress: ``progress(fraction, desc=...)`` called at each stage and chunk, or None.
 
         Returns:
-            The input's spectrogram PNG, and one :class:`DemoOutput` per query.
+            The input's spectrogram, one :class:`DemoOutput` per query, the outputs' format.
         """
         from .report.figures import log_spectrogram, plot_spectrogram_row
 
-        step = progress or (lambda fraction, desc=None: None)
+        step = progress if progress is not None else _no_progress  # a gr.Progress is falsy
+        queries = [Query.text(q) if isinstance(q, str) else q for q in queries]
         step(0.0, desc="reading the audio")
         wav, rate = self.read(path)
-        step(0.1, desc=f"separating {wav.shape[-1] / rate:.1f} s of audio, {len(queries)} query(ies)")
-        targets = separate_waveform(self.model, wav, rate, queries, device=self.model.window.device,
-                                     half=self.half)
-        step(0.8, desc="writing outputs and spectrograms")
+        targets = self._separate(wav, rate, queries, step)
+        step(0.85, desc="writing the outputs")
         folder = self._new_folder()
-        stem = Path(os.fspath(path)).stem or "audio"
+        source = Path(os.fspath(path))
+        planner = OutputPlanner([q.label for q in queries], "both", folder, overwrite=True,
+                                inputs=[source])
+        specs = planner.plan(source)
+        writer = OutputWriter(specs, rate, wav.shape[0], wav.shape[1], planner.formats[source])
+        try:
+            writer.write(targets, wav)
+            written = writer.commit()
+        except BaseException as err:
+            writer.abort(err)
+            raise
+        step(0.92, desc="drawing the spectrograms")
         mono = _mono(wav)
         top = log_spectrogram(mono, rate)[2].max()
         spectrum = plot_spectrogram_row([mono], ["Input"], rate, folder / "input.png", top=top)
+        files = {(spec.kind, spec.query): path for spec, path in zip(specs, written)}
         outputs = []
-        for query, slug, target in zip(queries, unique_slugs(queries), targets):
+        for k, (query, target) in enumerate(zip(queries, targets)):
+            words = query_words(query)
             residual = wav - target
-            name = f"{stem}__{slug}"
-            outputs.append(
-                DemoOutput(
-                    query=query,
-                    target=save_audio(folder / f"{name}.wav", target, rate),
-                    residual=save_audio(folder / f"{name}__residual.wav", residual, rate),
-                    spectrogram=plot_spectrogram_row(
-                        [_mono(target), _mono(residual)], [f'"{query}"', "Residual"], rate,
-                        folder / f"{name}.png", top=top,
-                    ),
-                )
-            )
+            outputs.append(DemoOutput(
+                query=words, target=files["target", k], residual=files["residual", k],
+                spectrogram=plot_spectrogram_row(
+                    [_mono(target), _mono(residual)], [escape_mathtext(f'"{words}"'), "Residual"], rate,
+                    folder / f"{files['target', k].stem}.png", top=top),
+            ))
         step(1.0, desc="done")
-        return spectrum, outputs
+        return DemoResult(spectrum, outputs, writer.format, wav.shape[-1] / rate, list(writer.warnings))
 
     def _new_folder(self) -> Path:
-        runs = sorted(p for p in self.workdir.iterdir() if p.is_dir())
+        runs = sorted(p for p in self.workdir.iterdir() if p.is_dir() and p.name != "examples")
         for old in runs[: max(len(runs) - _KEEP_RUNS + 1, 0)]:
             shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self.workdir))
@@ -213,27 +297,34 @@ def _import_gradio():
     return gr
 
 
-def page_response(separator: DemoSeparator, audio: Optional[str], text: Optional[str], progress=None) -> list:
-    """The page's outputs for one click: status message, input spectrogram, downloads, then per
-    slot (heading, target, residual, spectrogram). Errors become the status message."""
+def page_response(separator: DemoSeparator, audio: Optional[str], text: Optional[str], progress=None,
+                  known: Sequence[str] = (), example: Optional[str] = None, picture: Optional[str] = None) -> list:
+    """The page's outputs for one click: status text, input spectrogram, downloads, then per
+    slot (query, target, residual, spectrogram). Errors become the status text, without the
+    server's paths. Every text the user controls goes into plain-text components."""
     gr = _import_gradio()
+    uploads = [audio, example, picture, str(separator.workdir)]
+    result = None
     try:
-        queries = collect_queries(text)
-        spectrum, outputs = separator.run(audio, queries, progress)
+        result = separator.run(audio, collect_queries(text, known, example, picture), progress)
     except AudioSepError as err:
-        message, spectrum, outputs = f"**Error:** {err}", None, []
+        message = f"Error: {clean_message(str(err), uploads)}"
     except Exception as err:  # never a stack trace on the page; the server log has it
         log.exception("the demo failed on %s", audio)
-        message, spectrum, outputs = f"**Error:** unexpected {type(err).__name__}: {err}", None, []
+        message = f"Error: unexpected {type(err).__name__}: {clean_message(str(err), uploads)}"
     else:
-        message = f"Separated {len(outputs)} query(ies) from `{Path(audio).name}`."
+        message = (f"Separated {len(result.outputs)} query(ies) from {Path(audio).name} ({result.seconds:.1f} s); "
+                   f"outputs: {describe_format(result.format)}.")
+        message += "".join(f"\nWarning: {clean_message(w, uploads)}" for w in result.warnings)
+    outputs = result.outputs if result else []
     files = [str(p) for o in outputs for p in (o.target, o.residual)]
-    values = [gr.update(value=message), gr.update(value=spectrum and str(spectrum)),
-              gr.update(value=files or None)]
+    label = f"Downloads: {describe_format(result.format)}" if result else _DOWNLOADS
+    values = [gr.update(value=message), gr.update(value=result and str(result.spectrogram)),
+              gr.update(value=files or None, label=label)]
     for k in range(MAX_QUERIES):
         out = outputs[k] if k < len(outputs) else None
         values += [
-            gr.update(visible=out is not None, value=f"#### {out.query}" if out else ""),
+            gr.update(visible=out is not None, value=out.query if out else ""),
             gr.update(visible=out is not None, value=str(out.target) if out else None),
             gr.update(visible=out is not None, value=str(out.residual) if out else None),
             gr.update(visible=out is not None, value=str(out.spectrogram) if out else None),
@@ -241,30 +332,55 @@ def page_response(separator: DemoSeparator, audio: Optional[str], text: Optional
     return values
 
 
+_DOWNLOADS = "Downloads (the input's format, as the CLI writes it)"
+
+
+def _loader(*values):
+    return lambda: values
+
+
 def build_app(separator: DemoSeparator):
     """The Gradio page (``gradio.Blocks``) around ``separator``."""
     gr = _import_gradio()
+    kinds, labels = separator.query_kinds, separator.labels
+    examples = make_example_clips(separator.workdir / "examples", labels[:3] or None)
+    markdown = dict(latex_delimiters=[], sanitize_html=True)
     with gr.Blocks(title="AudioSep demo", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
-        gr.Markdown("## AudioSep: separate the sound you describe")
-        gr.Markdown(separator.describe(), elem_id="model-info")
+        gr.Markdown("## AudioSep: separate the sound you describe", **markdown)
+        gr.Markdown(separator.describe(), elem_id="model-info", **markdown)
+        gr.Markdown(limits_markdown(separator.max_minutes), elem_id="limits", **markdown)
         with gr.Row():
             with gr.Column():
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath",
                                  label="Input audio (upload or record)", buttons=["download"],
                                  elem_id="input-audio")
-                text = gr.Textbox(label=f"Queries, one per line (at most {MAX_QUERIES})", lines=2,
-                                  placeholder="dog barking", elem_id="queries")
+                text = gr.Textbox(label=f"Queries, one per line (at most {MAX_QUERIES} in all)", lines=2,
+                                  placeholder=labels[0] if labels else "dog barking", elem_id="queries")
+                known = gr.Dropdown(choices=labels, multiselect=True, visible=bool(labels), elem_id="known-queries",
+                                    label=f"Or pick from the {len(labels)} queries this model knows "
+                                    "(its precomputed embedding table)")
+                example = gr.Audio(sources=["upload", "microphone"], type="filepath", visible="audio" in kinds,
+                                   label="And/or an example of the sound (audio query: its CLAP embedding)",
+                                   elem_id="query-audio")
+                picture = gr.Image(sources=["upload", "clipboard"], type="filepath", format="png",
+                                   visible="image" in kinds, buttons=[], elem_id="query-image",
+                                   label="And/or a picture of the source (image query: its CLIP embedding)")
                 button = gr.Button("Separate", variant="primary", elem_id="separate")
+                gr.Markdown("Examples (4 s synthetic clips made when the page starts): a click loads the clip and "
+                            "its query", elem_id="examples-info", **markdown)
+                with gr.Row():  # buttons, not gr.Examples: its table fails at random in Gradio 6.17's frontend
+                    example_buttons = [gr.Button(f"{Path(path).stem.replace('_', ' ')}: {query}", size="sm",
+                                                 elem_id=f"example-{k}") for k, (path, query) in enumerate(examples)]
             with gr.Column():
-                status = gr.Markdown("Upload or record audio, describe what to separate, press Separate.",
-                                     elem_id="status")
+                status = gr.Textbox("Upload or record audio, describe what to separate, press Separate.",
+                                    label="Status", interactive=False, lines=2, elem_id="status")
                 spectrum = gr.Image(type="filepath", format="png", label="Input spectrogram", buttons=_IMAGE_BUTTONS,
                                     interactive=False, elem_id="input-spectrogram")
-                files = gr.File(file_count="multiple", label="Downloads (32-bit float WAV, as the CLI writes)",
-                                interactive=False, elem_id="downloads")
+                files = gr.File(file_count="multiple", label=_DOWNLOADS, interactive=False, elem_id="downloads")
         slots = []
         for k in range(MAX_QUERIES):
-            heading = gr.Markdown(visible=False, elem_id=f"query-{k}")
+            heading = gr.Textbox(label=f"Query {k + 1}", interactive=False, visible=False, lines=1,
+                                 elem_id=f"query-{k}")
             with gr.Row():
                 target = gr.Audio(type="filepath", label="Separated", interactive=False, visible=False,
                                   buttons=["download"], elem_id=f"target-{k}")
@@ -275,11 +391,19 @@ def build_app(separator: DemoSeparator):
                              buttons=_IMAGE_BUTTONS, interactive=False, visible=False, elem_id=f"spectrogram-{k}")
             slots += [heading, target, residual, image]
 
-        def respond(audio_path, query_text, progress=gr.Progress()):
-            return page_response(separator, audio_path, query_text, progress)
+        def respond(audio_path, query_text, known_labels, example_path, picture_path, progress=gr.Progress()):
+            return page_response(separator, audio_path, query_text, progress, known_labels, example_path,
+                                 picture_path)
 
-        button.click(respond, inputs=[audio, text], outputs=[status, spectrum, files, *slots],
-                     concurrency_limit=1, api_visibility="private")
+        private = dict(api_visibility="private")
+        for example_button, (path, query) in zip(example_buttons, examples):
+            example_button.click(_loader(path, query), None, [audio, text], queue=False, **private)
+        # The button is disabled from the click until its run ends (queued runs included).
+        busy = button.click(lambda: gr.update(interactive=False, value="Separating..."), None, button,
+                            queue=False, **private)
+        run = busy.then(respond, inputs=[audio, text, known, example, picture],
+                        outputs=[status, spectrum, files, *slots], concurrency_limit=1, **private)
+        run.then(lambda: gr.update(interactive=True, value="Separate"), None, button, queue=False, **private)
     return app
 
 
@@ -302,8 +426,6 @@ def serve(
         The running ``gradio.Blocks``.
     """
     app = build_app(separator)
-    # Larger uploads are refused before they are stored: max_minutes of float32, 8 channels, 192 kHz.
-    max_bytes = int(separator.max_minutes * 60 * 192000 * 8 * 4)
     app.queue(default_concurrency_limit=1)
     app.launch(
         server_name=host,
@@ -314,7 +436,8 @@ def serve(
         show_error=False,
         ssr_mode=False,
         mcp_server=False,
-        max_file_size=max_bytes,
+        max_file_size=upload_limit(separator.max_minutes),  # checked by the browser before it uploads
+        footer_links=["gradio", "settings"],  # no "Use via API": the page's events are private
         allowed_paths=[str(separator.workdir)],
         quiet=True,  # gradio's banner suggests share=True, which this page never uses
     )
@@ -348,7 +471,7 @@ def run_demo(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's startup self-checks
     separator = DemoSeparator(args.model, args.device, args.query_embeddings, args.max_minutes,
                               half=args.half or False)
-    log.info("%s", separator.describe().replace("**", "").replace("`", ""))
+    log.info("%s", separator.describe(markdown=False))
     try:
         serve(separator, args.host, args.port, block=True)
     finally:

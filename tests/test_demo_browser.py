@@ -4,6 +4,9 @@ installs them); skipped with the reason otherwise.
 
 Set ``AUDIOSEP_DEMO_SCREENSHOT=docs/demo.png`` to refresh the README's screenshot.
 """
+import contextlib
+import http.server
+import io
 import json
 import os
 import shutil
@@ -11,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -20,9 +24,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from helpers import QUERIES, make_demo_package, make_demo_wav
+from helpers import DEMO_ARGS, QUERIES, make_demo_package, make_demo_wav
 
 from asteroid_audiosep.api import load_separator, separate_waveform
+from asteroid_audiosep.demo_support import upload_limit
+from asteroid_audiosep.encoders import PrecomputedQueryEncoder
 
 pytestmark = pytest.mark.browser
 
@@ -49,13 +55,49 @@ def _importable(name: str) -> bool:
     return True
 
 
+class _Counter(http.server.BaseHTTPRequestHandler):
+    requests: list = []
+
+    def _count(self):
+        type(self).requests.append(self.path)
+        self.send_response(404)
+        self.end_headers()
+
+    do_GET = do_POST = do_HEAD = do_OPTIONS = _count
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def listener():
+    """A server on the loopback (never another address) that counts the requests it gets: the
+    address the injected markup points at."""
+    _Counter.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], _Counter.requests
+    server.shutdown()
+    server.server_close()
+
+
+def _injected_query(port: int) -> str:
+    """Markdown, HTML pointing at the listener, and mathtext, in one query."""
+    return f"<img src=http://127.0.0.1:{port}/x.png> $\\frac$ **bold**"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, listener):
     if _missing():
         pytest.skip(_missing())
     root = tmp_path_factory.mktemp("demo_browser")
-    model, table = make_demo_package(root)
-    return model, table, make_demo_wav(root / "mix.wav")
+    model, _ = make_demo_package(root)
+    torch.manual_seed(1)
+    texts = (*QUERIES, "siren", _injected_query(listener[0]))  # the first three are the examples' queries
+    table = PrecomputedQueryEncoder(table={q: torch.randn(DEMO_ARGS["condition_dim"]) for q in texts})
+    table.save(root / "queries.pt")
+    return model, root / "queries.pt", make_demo_wav(root / "mix.wav")
 
 
 def _free_port() -> int:
@@ -64,22 +106,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(files, tmp_path_factory):
+@contextlib.contextmanager
+def _demo_server(files, log_dir: Path, *options: str):
     """``asteroid-audiosep demo`` on a free port, as a user starts it; its URL."""
     model, table, _ = files
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("demo_server") / "server.log"
+    log_path = log_dir / "server.log"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "asteroid_audiosep", "demo", "-m", str(model), "--query-embeddings", str(table),
-             "--device", "cpu", "--port", str(port)],
+             "--device", "cpu", "--port", str(port), *options],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300  # a loaded machine
         while True:
             try:
                 urllib.request.urlopen(url, timeout=2).close()
@@ -95,6 +137,12 @@ def server(files, tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(files, tmp_path_factory):
+    with _demo_server(files, tmp_path_factory.mktemp("demo_server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +173,7 @@ def _wait(driver, condition, what: str, timeout: float = 120.0):
 
 
 def _status(driver) -> str:
-    return driver.find_element("id", "status").text
+    return driver.find_element("css selector", "#status textarea").get_attribute("value")
 
 
 # Fetch the audio a download link / player points at and decode it with the browser's own decoder
@@ -149,6 +197,13 @@ def test_demo_page_in_chromium(server, browser, files, tmp_path):
     browser.get(server)
     info = _wait(browser, lambda d: d.find_element(By.ID, "model-info").text, "the model's description")
     assert "model.pth" in info and "16000 Hz" in info and "precomputed" in info
+    limits = browser.find_element(By.ID, "limits").text
+    assert "30 min" in limits and "refused by the browser before they are sent" in limits
+    with urllib.request.urlopen(server + "config") as response:  # the limit the browser enforces
+        assert json.load(response)["max_file_size"] == upload_limit(30)
+    footer = browser.find_element(By.TAG_NAME, "footer").text
+    assert "API" not in footer and not browser.find_elements(By.CSS_SELECTOR, "a[href*='view=api']")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#known-queries input"), "the table's labels", 30)
 
     # Upload, type a query, separate.
     upload = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
@@ -186,6 +241,8 @@ def test_demo_page_in_chromium(server, browser, files, tmp_path):
         assert _wait(browser, lambda d: d.execute_script(
             "return arguments[0].complete && arguments[0].naturalWidth", image), image_id) > 100
     assert browser.find_elements(By.CSS_SELECTOR, "#downloads a")
+    assert "Downloads: 32-bit float WAV" in browser.find_element(By.ID, "downloads").text
+    assert browser.find_element(By.CSS_SELECTOR, "#query-0 textarea, #query-0 input").get_attribute("value") == query
     screenshot = Path(os.environ.get("AUDIOSEP_DEMO_SCREENSHOT") or tmp_path / "demo.png")
     _save_screenshot(browser, screenshot)
 
@@ -210,6 +267,103 @@ def test_demo_page_in_chromium(server, browser, files, tmp_path):
     assert href in requests  # the player itself loaded the output checked above
     failed = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not failed, failed
+
+
+# Records, on every change of the page, the progress texts shown and whether the button is disabled.
+_OBSERVE = """
+window.__seen = {texts: [], disabled: false};
+const record = () => {
+  const text = document.body.innerText;
+  for (const m of text.matchAll(/(reading the audio|embedding \\d+ query|separating: chunk \\d+ of \\d+|writing the outputs)/g))
+    if (!window.__seen.texts.includes(m[1])) window.__seen.texts.push(m[1]);
+  if (document.querySelector('#separate').disabled) window.__seen.disabled = true;
+};
+new MutationObserver(record).observe(document.body, {subtree: true, childList: true, characterData: true,
+                                                     attributes: true});
+"""
+
+
+def test_query_shown_literally_with_progress(server, browser, files, listener, tmp_path):
+    """Markup, an image on another port and mathtext in a query: separated, shown as typed, the
+    listener never asked; progress per stage and chunk on the page; the button disabled meanwhile."""
+    from selenium.webdriver.common.by import By
+
+    port, requests = listener
+    query = _injected_query(port)
+    long_wav = make_demo_wav(tmp_path / "long.wav", seconds=45.0, rate=16000, channels=1)
+    browser.get(server)  # a fresh page
+    upload = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
+                   "the upload field")
+    upload[0].send_keys(str(long_wav))
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio [data-testid^=waveform]"),
+          "the uploaded audio's player")
+    browser.find_element(By.CSS_SELECTOR, "#queries textarea").send_keys(query)
+    browser.execute_script(_OBSERVE)
+    button = browser.find_element(By.ID, "separate")
+    button.click()
+    _wait(browser, lambda d: "Separated" in _status(d) or "Error" in _status(d), "the separation", timeout=240)
+    assert _status(browser).startswith("Separated 1 query"), _status(browser)
+    seen = browser.execute_script("return window.__seen")
+    chunks = [t for t in seen["texts"] if t.startswith("separating: chunk")]
+    assert chunks and chunks[-1].endswith("of 5"), seen  # 45 s in 10 s chunks
+    assert seen["disabled"], seen  # disabled during the run, enabled again after it
+    _wait(browser, lambda d: button.is_enabled(), "the button enabled again", timeout=30)
+
+    image = browser.find_element(By.CSS_SELECTOR, "#spectrogram-0 img")  # drawn: no mathtext failure
+    assert _wait(browser, lambda d: d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", image), "the spectrogram") > 100
+    time.sleep(1.0)  # anything the page would fetch has been asked for by now
+    assert requests == []
+    assert not browser.find_elements(By.CSS_SELECTOR, f"img[src*=':{port}'], .katex, #query-0 strong, #status strong")
+    heading = browser.find_element(By.CSS_SELECTOR, "#query-0 textarea, #query-0 input")
+    assert heading.get_attribute("value") == query  # as typed
+
+
+def test_example_in_the_input_format(server, browser, files):
+    """An example button loads its clip (16-bit PCM) and query; the outputs keep 16-bit PCM WAV, as
+    the CLI writes them, and the downloads say so."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    _wait(browser, lambda d: d.find_elements(By.ID, "example-0"), "the examples").__getitem__(0).click()
+    box = browser.find_element(By.CSS_SELECTOR, "#queries textarea")
+    _wait(browser, lambda d: box.get_attribute("value") == QUERIES[0], "the example's query")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio [data-testid^=waveform]"),
+          "the example's player")
+    browser.find_element(By.ID, "separate").click()
+    _wait(browser, lambda d: "Separated" in _status(d) or "Error" in _status(d), "the separation")
+    assert "beeps_in_noise.wav" in _status(browser) and "outputs: 16-bit PCM WAV" in _status(browser)
+    assert "Downloads: 16-bit PCM WAV" in browser.find_element(By.ID, "downloads").text
+    href = browser.find_element(By.CSS_SELECTOR, "#target-0 a[download]").get_attribute("href")
+    with urllib.request.urlopen(href) as response:
+        served = sf.SoundFile(io.BytesIO(response.read()))
+    assert (served.format, served.subtype) == ("WAV", "PCM_16")
+
+
+def test_oversized_file_refused_before_upload(files, browser, tmp_path):
+    """With ``--max-minutes 0.005`` (upload limit about 1.1 MiB) a 1.6 MB file is refused by the
+    browser with Gradio's message, and nothing is sent to the upload route."""
+    from selenium.webdriver.common.by import By
+
+    big = make_demo_wav(tmp_path / "big.wav", seconds=25.0, rate=16000, channels=1)
+    assert big.stat().st_size > upload_limit(0.005)
+    with _demo_server(files, tmp_path, "--max-minutes", "0.005") as url:
+        browser.get(url)
+        limits = _wait(browser, lambda d: d.find_element(By.ID, "limits").text, "the limits")
+        assert "0.005 min" in limits and "1.11 MB" in limits, limits
+        upload = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
+                       "the upload field")
+        upload[0].send_keys(str(big))
+        _wait(browser, lambda d: "exceed the maximum allowed size" in d.find_element(By.TAG_NAME, "body").text,
+              "the browser's size message", timeout=30)
+        uploads = []
+        for entry in browser.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] == "Network.requestWillBeSent":
+                request = message["params"]["request"]
+                if request["url"].startswith(url) and urlparse(request["url"]).path.endswith("/upload"):
+                    uploads.append((request["method"], request["url"]))  # the file's POST (not its progress stream)
+        assert uploads == [], uploads
 
 
 def _save_screenshot(driver, path: Path) -> None:
