@@ -16,10 +16,11 @@ from .api import separate, separate_waveform  # noqa: E402
 from .errors import AudioSepError  # noqa: E402
 from .models import AudioSep  # noqa: E402
 from .queries import Query  # noqa: E402
+from .separator import Separator  # noqa: E402
 
 try:
     _asteroid_models.get("AudioSep")
 except ValueError:
     _asteroid_models.register_model(AudioSep)
 
-__all__ = ["AudioSep", "AudioSepError", "Query", "separate", "separate_waveform", "__version__"]
+__all__ = ["AudioSep", "AudioSepError", "Query", "Separator", "separate", "separate_waveform", "__version__"]

@@ -27,7 +27,7 @@ __all__ = [
     "ChunkPlan",
     "Segment",
     "SeparatedBlock",
-    "ChunkedSeparator",
+    "ChunkRunner",
     "separate_segment",
     "separate_segments",
 ]
@@ -256,7 +256,7 @@ def separate_segment(
     return separate_segments(model, wav[None], conditions, batch_size, autocast_dtype)[0]
 
 
-class ChunkedSeparator:
+class ChunkRunner:
     """Runs a model over a signal chunk by chunk, for several queries at once.
 
     The steps are separate methods so that a pipeline can run them in different threads:
@@ -454,3 +454,7 @@ class ChunkedSeparator:
         for batch in self.batches(self.segments(signal, plan)):
             for segment, out in zip(batch, self.separate(batch)):
                 yield self.finish(segment, out)
+
+
+#: The former name of :class:`ChunkRunner` (kept for callers written against it).
+ChunkedSeparator = ChunkRunner

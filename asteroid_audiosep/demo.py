@@ -18,10 +18,10 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .api import load_separator, separate_waveform
 from .audio import audio_info, load_audio, save_audio
 from .errors import AudioSepError
 from .outputs import unique_slugs
+from .separator import Separator
 
 log = logging.getLogger("asteroid_audiosep")
 
@@ -78,7 +78,7 @@ class DemoSeparator:
 
     Args:
         model: a model package, released model name or checkpoint (see
-            :func:`~asteroid_audiosep.api.load_separator`).
+            :class:`~asteroid_audiosep.Separator`).
         device: ``cpu``, ``cuda``... (default: CUDA when available).
         query_embeddings: a precomputed query-embedding table instead of the model's text
             encoder (offline use).
@@ -100,9 +100,10 @@ class DemoSeparator:
         if max_minutes <= 0:
             raise AudioSepError(f"--max-minutes must be positive, got {max_minutes}")
         self.name = Path(os.fspath(model)).name
-        self.model = load_separator(model, device, query_embeddings)
+        self.separator = Separator(model, device, query_embeddings=query_embeddings, half=half or None,
+                                   progress=False)
+        self.model = self.separator.model
         self.max_minutes = float(max_minutes)
-        self.half = half
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="audiosep-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -162,8 +163,7 @@ class DemoSeparator:
         step(0.0, desc="reading the audio")
         wav, rate = self.read(path)
         step(0.1, desc=f"separating {wav.shape[-1] / rate:.1f} s of audio, {len(queries)} query(ies)")
-        targets = separate_waveform(self.model, wav, rate, queries, device=self.model.window.device,
-                                     half=self.half)
+        targets = self.separator.separate_waveform(wav, rate, queries)
         step(0.8, desc="writing outputs and spectrograms")
         folder = self._new_folder()
         stem = Path(os.fspath(path)).stem or "audio"

@@ -1,6 +1,6 @@
 """Separating many files: reading ahead and writing behind the network, one result per file.
 
-:class:`FilePipeline` streams files through a :class:`~asteroid_audiosep.apply.ChunkedSeparator`
+:class:`FilePipeline` streams files through a :class:`~asteroid_audiosep.apply.ChunkRunner`
 with three threads. A reader opens each file, plans its chunks, opens its outputs and reads and
 resamples the chunks ahead of the network; the calling thread runs the network on batches of
 equal-shape segments (chunks of one file, or short files in a row, up to ``batch_size`` items);
@@ -20,7 +20,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 
-from .apply import ChunkedSeparator
+from .apply import ChunkRunner
 from .errors import AudioSepError
 from .outputs import OutputFormat, OutputSpec, OutputWriter
 from .progress import progress as progress_display
@@ -135,7 +135,7 @@ class FilePipeline:
         progress: show progress (files, or the chunks of a lone file).
     """
 
-    def __init__(self, separator: ChunkedSeparator, prefetch: int = 2, progress: bool = True):
+    def __init__(self, separator: ChunkRunner, prefetch: int = 2, progress: bool = True):
         self.separator = separator
         self.prefetch = max(1, int(prefetch))
         self.progress = progress

@@ -10,7 +10,7 @@ one call of a few minutes on one GPU (about 8 minutes, most of it the torch.comp
   path (goal <= 1e-4); then the SI-SDR of the bf16 and fp16 autocast outputs (the ``--half``
   path, :func:`~asteroid_audiosep.apply.separate_segment`) against fp32 (goal >= 40 dB).
 - ``inference``: seconds of input audio per second for 10 s, 1 min and 10 min inputs through
-  the chunked path (:class:`~asteroid_audiosep.apply.ChunkedSeparator`, what
+  the chunked path (:class:`~asteroid_audiosep.apply.ChunkRunner`, what
   ``separate_waveform`` and ``separate`` run) with 1 and 8 queries at once, in fp32, bf16 and
   fp16; peak GPU memory per run, and its ratio 10 min / 1 min (goal <= 1.1: chunking bounds it).
 - ``training``: steps/s, peak GPU memory and the share of the time the GPU waits for data at
@@ -248,10 +248,10 @@ def parity_section(res: Results, sizes: dict, device: torch.device, workdir: Pat
 def chunked_run(model, wav: torch.Tensor, conds: torch.Tensor, dtype) -> torch.Tensor:
     """The chunked path of ``separate_waveform`` with an explicit autocast dtype (so that the
     half-precision path also runs on the CPU, where the public API falls back to fp32)."""
-    from asteroid_audiosep.apply import ChunkedSeparator
+    from asteroid_audiosep.apply import ChunkRunner
     from asteroid_audiosep.stream import TensorSignal
 
-    separator = ChunkedSeparator(model, conds, autocast_dtype=dtype)
+    separator = ChunkRunner(model, conds, autocast_dtype=dtype)
     signal = TensorSignal(wav, int(model.sample_rate), int(model.sample_rate))
     return torch.cat([block.targets for block in separator.run(signal)], dim=-1)
 
