@@ -12,7 +12,7 @@ from .fileio import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
-#: File extensions that :func:`find_audio_files` collects (what libsndfile reads).
+#: File extensions searched for in input folders (what libsndfile reads).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".opus")
 
 
@@ -107,16 +107,6 @@ def save_audio(
     except (OSError, RuntimeError, ValueError, TypeError, sf.LibsndfileError) as err:
         raise AudioSepError(f"cannot write audio file {path}: {err}") from err
     return path
-
-
-def find_audio_files(root: PathLike) -> list:
-    """All audio files under a folder (recursively, sorted), or the file itself."""
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise AudioSepError(f"no such file or folder: {root}")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
 
 
 def as_mono_array(x, what: str = "signal") -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 
-from .apply import ChunkRunner
+from .apply import ChunkRunner, Segment, batches
 from .errors import AudioSepError
 from .outputs import OutputFormat, OutputSpec, OutputWriter
 from .progress import progress as progress_display
@@ -103,7 +103,7 @@ class FileJob:
         silent: whether every chunk so far was digital silence.
         started: when its reading began (``time.perf_counter``).
         conditions: given the opened input, its own (queries, condition_dim) embeddings (span
-            queries: the example is a part of the input itself); None: the separator's.
+            queries: the example is a part of the input itself); None: the runner.s.
     """
 
     result: FileResult
@@ -130,13 +130,13 @@ class FilePipeline:
     """Reader thread -> network (calling thread) -> writer thread, for a list of files.
 
     Args:
-        separator: the configured separator (model, queries, chunking, batch size).
+        runner: the chunked runner (model, conditions, chunking, batch size).
         prefetch: segments read ahead of the network (and blocks queued for the writer).
         progress: show progress (files, or the chunks of a lone file).
     """
 
-    def __init__(self, separator: ChunkRunner, prefetch: int = 2, progress: bool = True):
-        self.separator = separator
+    def __init__(self, runner: ChunkRunner, prefetch: int = 2, progress: bool = True):
+        self.runner = runner
         self.prefetch = max(1, int(prefetch))
         self.progress = progress
 
@@ -216,14 +216,14 @@ class FilePipeline:
     # ------------------------------------------------------------------ stages
     def _read(self, jobs: Sequence[FileJob], out: queue.Queue) -> None:
         """Reader thread: open, plan and read every file, in order."""
-        separator = self.separator
+        runner = self.runner
         for job in jobs:
             job.started = time.perf_counter()
             try:
-                with AudioFileSignal(job.result.input, separator.model.sample_rate) as signal:
-                    separator.check(signal)
+                with AudioFileSignal(job.result.input, runner.model.sample_rate) as signal:
+                    runner.check(signal)
                     job.result.duration = signal.frames / signal.rate
-                    plan = separator.plan(signal)
+                    plan = runner.plan(signal)
                     if len(jobs) == 1:
                         self._bar.reset(total=len(plan))
                     own = job.conditions(signal) if job.conditions is not None else None
@@ -231,7 +231,7 @@ class FilePipeline:
                         job.outputs, signal.rate, signal.channels, signal.frames, job.out_format
                     )
                     for chunk in plan:
-                        segment = separator.read(signal, plan, chunk)
+                        segment = runner.read(signal, plan, chunk)
                         segment.conditions = own
                         self._put(out, ("segment", job, segment))
             except AudioSepError as err:
@@ -242,50 +242,38 @@ class FilePipeline:
 
     def _network(self, source: queue.Queue, sink: queue.Queue) -> None:
         """Calling thread: batch equal-shape segments, run the network, pass results on in order."""
-        separator = self.separator
-        batch, pending, failed = [], [], set()
+        runner = self.runner
+        failed: set = set()
 
-        def flush() -> None:
-            outs = {}
+        def events():
+            while True:
+                event = self._get(source)
+                if event is _DONE:
+                    return
+                if event[1] not in failed:
+                    yield event
+
+        def segment(event) -> Segment:
+            return event[2]
+
+        for group in batches(events(), lambda e: runner.batch_key(segment(e)),
+                             lambda e: runner.segments_per_call(segment(e)), carried=lambda e: e[0] != "segment"):
+            batch = [segment(e) for e in group if e[0] == "segment"]
+            outs: Optional[dict] = {}
             if batch:
                 try:
-                    outs = dict(zip(map(id, batch), separator.separate(batch)))
+                    outs = dict(zip(map(id, batch), runner.separate(batch)))
                 except AudioSepError as err:  # concerns the files of this batch only
-                    for event in pending:
-                        if event[0] == "segment" and event[1] not in failed:
-                            failed.add(event[1])
-                            self._put(sink, ("error", event[1], err))
+                    for kind, job, _ in group:
+                        if kind == "segment" and job not in failed:
+                            failed.add(job)
+                            self._put(sink, ("error", job, err))
                     outs = None
-            for kind, job, payload in pending:
-                if kind == "segment":
-                    if outs is not None:
-                        self._put(sink, ("block", job, (payload, outs[id(payload)])))
-                else:
+            for kind, job, payload in group:
+                if kind != "segment":
                     self._put(sink, (kind, job, payload))
-            batch.clear()
-            pending.clear()
-
-        while True:
-            event = self._get(source)
-            if event is _DONE:
-                break
-            kind, job, payload = event
-            if job in failed:
-                continue
-            if kind == "segment":
-                if batch and (
-                    payload.wav.shape != batch[0].wav.shape
-                    or payload.conditions is not batch[0].conditions
-                    or len(batch) >= separator.segments_per_call(batch[0])
-                ):
-                    flush()
-                batch.append(payload)
-            pending.append(event)
-            if kind != "segment" and not batch:
-                flush()
-            elif len(batch) >= separator.segments_per_call(batch[0]):
-                flush()
-        flush()
+                elif outs is not None:
+                    self._put(sink, ("block", job, (payload, outs[id(payload)])))
 
     def _write(self, source: queue.Queue, chunk_progress: bool) -> None:
         """Writer thread: resample back, write, and commit or discard each file's outputs."""
@@ -298,7 +286,7 @@ class FilePipeline:
                 continue
             try:
                 if kind == "block":
-                    block = self.separator.finish(*payload)
+                    block = self.runner.finish(*payload)
                     job.silent = job.silent and block.silent
                     job.writer.write(block.targets, block.mixture)
                     if chunk_progress:

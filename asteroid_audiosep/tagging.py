@@ -67,35 +67,27 @@ def _encoder_key(encoder) -> Optional[str]:
 
 
 def label_embeddings(encoder, labels: Sequence[str], cache_dir: Optional[PathLike] = None) -> torch.Tensor:
-    """``(L, D)`` normalised text embeddings of ``labels``, cached in ``cache_dir`` under a name
-    made of the encoder's spec and the vocabulary (written atomically; recomputed when absent
-    or unreadable)."""
+    """``(L, D)`` normalised text embeddings of ``labels``, cached in ``cache_dir`` (an
+    :class:`~asteroid_audiosep.embedding_cache.EmbeddingCache` keyed by the encoder's spec and
+    the vocabulary)."""
+    from .embedding_cache import EmbeddingCache
+
     labels = list(labels)
     spec = _encoder_key(encoder)
-    path = None
-    if spec is not None:
-        digest = hashlib.sha256((spec + "\n" + "\n".join(labels)).encode()).hexdigest()[:24]
-        path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"labels-{digest}.pt"
-        if path.is_file():
-            try:
-                data = torch.load(path, map_location="cpu", weights_only=True)
-                if data["labels"] == labels:
-                    return data["embeddings"]
-            except Exception as err:  # a damaged file is recomputed
-                log.warning("ignoring the label-embedding cache %s: %s", path, err)
-    from .progress import progress
 
-    chunks = [labels[i:i + 64] for i in range(0, len(labels), 64)]
-    emb = torch.cat([encoder.encode_text(c).float().cpu()
-                     for c in progress(chunks, desc="embedding labels", unit="batch", leave=False)])
-    emb = F.normalize(emb, dim=-1)
-    if path is not None:
-        from .fileio import atomic_write
+    def compute() -> dict:
+        from .progress import progress
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, mode=None) as tmp:
-            torch.save({"labels": labels, "embeddings": emb, "encoder": spec}, tmp)
-    return emb
+        chunks = [labels[i:i + 64] for i in range(0, len(labels), 64)]
+        emb = torch.cat([encoder.encode_text(c).float().cpu()
+                         for c in progress(chunks, desc="embedding labels", unit="batch", leave=False)])
+        return {"labels": labels, "embeddings": F.normalize(emb, dim=-1), "encoder": spec}
+
+    if spec is None:
+        return compute()["embeddings"]
+    digest = hashlib.sha256((spec + "\n" + "\n".join(labels)).encode()).hexdigest()[:24]
+    path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"labels-{digest}.pt"
+    return EmbeddingCache(path, [spec, labels]).get_or_compute(compute)["embeddings"]
 
 
 def _windows(length: int, sample_rate: int, window_seconds: float) -> List[Tuple[int, int]]:

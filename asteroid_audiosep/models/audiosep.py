@@ -167,6 +167,32 @@ class AudioSep(BaseModel):
         return out
 
     # ------------------------------------------------------------------ signal path
+    def fold_channels(self, wav: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, time) -> the network's items (items, in_channels, time).
+
+        A mono model takes each channel as one item (``batch * channels`` items, batch-major);
+        a multichannel model takes inputs with exactly its channels.
+
+        Raises:
+            AudioSepError: the channels do not suit the model.
+        """
+        b, c, t = wav.shape
+        self.check_channels(c)
+        return wav.reshape(b * c, 1, t) if self.in_channels == 1 else wav
+
+    def check_channels(self, channels: int) -> None:
+        """Raise :class:`AudioSepError` unless audio of ``channels`` channels suits the model."""
+        if self.in_channels != 1 and channels != self.in_channels:
+            raise AudioSepError(f"the model takes {self.in_channels} channels; the audio has {channels}")
+
+    def pad_short(self, wav: torch.Tensor) -> torch.Tensor:
+        """Zero-pad inputs shorter than half an STFT window plus one sample (centered frames use
+        reflect padding, which needs that many); longer inputs are returned as they are."""
+        minimum = self.n_fft // 2 + 1
+        if wav.shape[-1] < minimum:
+            wav = torch.nn.functional.pad(wav, (0, minimum - wav.shape[-1]))
+        return wav
+
     def _check_inputs(self, wav: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         if not isinstance(wav, torch.Tensor):
             raise AudioSepError(f"wav must be a torch.Tensor, got {type(wav).__name__}")
@@ -255,9 +281,7 @@ class AudioSep(BaseModel):
         wav = self._check_inputs(wav, condition)
         condition = condition.to(wav.dtype)
         length = wav.shape[-1]
-        # Centered frames use reflect padding, which needs more than n_fft // 2 samples.
-        if length <= self.n_fft // 2:
-            wav = torch.nn.functional.pad(wav, (0, self.n_fft // 2 + 1 - length))
+        wav = self.pad_short(wav)
         spec = self.stft(wav)
         return self.istft(self.separate_spectrogram(spec, condition), wav.shape[-1])[..., :length]
 
@@ -291,12 +315,8 @@ class AudioSep(BaseModel):
         condition = torch.as_tensor(condition, device=wav.device)
         if condition.dim() == 1:
             condition = condition[None].expand(b, -1)
-        # Channels are separated independently (the released model is mono).
-        if c != self.in_channels and self.in_channels == 1:
-            out = self(wav.reshape(b * c, 1, t), condition.repeat_interleave(c, dim=0))
-            out = out.reshape(b, c, t)
-        else:
-            out = self(wav, condition)
+        items = self.fold_channels(wav)  # a mono model separates each channel independently
+        out = self(items, condition.repeat_interleave(items.shape[0] // b, dim=0)).reshape(b, c, t)
         if squeeze:
             out = out[0]
         return out
@@ -327,20 +347,6 @@ class AudioSep(BaseModel):
         conf["infos"]["software_versions"]["asteroid_audiosep_version"] = __version__
         conf["infos"]["num_parameters"] = sum(p.numel() for p in self.parameters())
         return conf
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_conf_or_path, *args, **kwargs) -> "AudioSep":
-        """Load a model package written by :meth:`serialize` (a path, URL or the package dict),
-        as Asteroid's ``BaseModel.from_pretrained`` does.
-
-        Released checkpoints and released model names (``"audiosep-base"``) are resolved by
-        :func:`asteroid_audiosep.pretrained.load_model`, which converts them to packages first.
-        """
-        return super().from_pretrained(pretrained_model_conf_or_path, *args, **kwargs)
-
-    def num_frames(self, num_samples: int) -> int:
-        """Number of STFT frames of a signal of ``num_samples`` samples (centered frames)."""
-        return num_samples // self.hop_length + 1
 
     @property
     def time_pool_factor(self) -> int:
