@@ -10,21 +10,25 @@ from ..errors import AudioSepError
 from ..masknn import ResUNet30
 from ..version import __version__
 
-#: Constructor arguments of the released AudioSep separator (audiosep_base_4M_steps.ckpt).
-RELEASED_ARGS = dict(
-    sample_rate=32000,
-    n_fft=2048,
-    hop_length=320,
-    in_channels=1,
-    channels=[32, 64, 128, 256, 384, 384],
-    bottleneck_channels=384,
-    pool_sizes=[[2, 2], [2, 2], [2, 2], [2, 2], [2, 2], [1, 2]],
-    condition_dim=512,
-    film_mode="beta",
-    film_hidden_dim=None,
-    bn_momentum=0.01,
-    negative_slope=0.01,
-)
+
+def _released_args() -> dict:
+    """The released architecture, read from the one place it is written: the ``model`` section of
+    ``resources/train_defaults.yaml`` (training's defaults), at its ``data.sample_rate``, with
+    CLAP's 512-d conditions (the section leaves ``condition_dim`` to the query encoder)."""
+    import yaml
+
+    from ..resources import TRAIN_DEFAULTS
+
+    conf = yaml.safe_load(TRAIN_DEFAULTS.read_text(encoding="utf-8"))
+    args = {k: v for k, v in conf["model"].items() if k != "query_encoder"}
+    args.update(sample_rate=conf["data"]["sample_rate"], condition_dim=512)
+    return args
+
+
+#: Constructor arguments of the released AudioSep separator (audiosep_base_4M_steps.ckpt); the
+#: constructor's defaults.
+RELEASED_ARGS = _released_args()
+_R = RELEASED_ARGS
 
 
 def _plain(value):
@@ -71,40 +75,26 @@ class AudioSep(BaseModel):
 
     def __init__(
         self,
-        sample_rate: int = 32000,
-        n_fft: int = 2048,
-        hop_length: int = 320,
-        in_channels: int = 1,
-        channels: Sequence[int] = (32, 64, 128, 256, 384, 384),
-        bottleneck_channels: int = 384,
-        pool_sizes: Sequence[Sequence[int]] = ((2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (1, 2)),
-        condition_dim: int = 512,
-        film_mode: str = "beta",
-        film_hidden_dim: Optional[int] = None,
-        bn_momentum: float = 0.01,
-        negative_slope: float = 0.01,
+        sample_rate: int = _R["sample_rate"],
+        n_fft: int = _R["n_fft"],
+        hop_length: int = _R["hop_length"],
+        in_channels: int = _R["in_channels"],
+        channels: Sequence[int] = tuple(_R["channels"]),
+        bottleneck_channels: int = _R["bottleneck_channels"],
+        pool_sizes: Sequence[Sequence[int]] = tuple(map(tuple, _R["pool_sizes"])),
+        condition_dim: int = _R["condition_dim"],
+        film_mode: str = _R["film_mode"],
+        film_hidden_dim: Optional[int] = _R["film_hidden_dim"],
+        bn_momentum: float = _R["bn_momentum"],
+        negative_slope: float = _R["negative_slope"],
         query_encoder: Optional[dict] = None,
     ):
+        args = {k: v for k, v in locals().items() if k in RELEASED_ARGS}  # what get_model_args returns
         super().__init__(sample_rate=sample_rate, in_channels=in_channels)
         self.n_fft = int(n_fft)
         self.hop_length = int(hop_length)
         self.condition_dim = int(condition_dim)
-        self._args = _plain(
-            dict(
-                sample_rate=sample_rate,
-                n_fft=n_fft,
-                hop_length=hop_length,
-                in_channels=in_channels,
-                channels=channels,
-                bottleneck_channels=bottleneck_channels,
-                pool_sizes=pool_sizes,
-                condition_dim=condition_dim,
-                film_mode=film_mode,
-                film_hidden_dim=film_hidden_dim,
-                bn_momentum=bn_momentum,
-                negative_slope=negative_slope,
-            )
-        )
+        self._args = _plain(args)
         self.separator = ResUNet30(
             freq_bins=self.n_fft // 2 + 1,
             in_channels=in_channels,
