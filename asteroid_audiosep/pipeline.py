@@ -122,6 +122,38 @@ class FileJob:
 _DONE = object()  # end of a queue's stream
 
 
+@dataclass(eq=False)
+class SegmentRead:
+    """Reader -> network: one segment of a file, read and resampled."""
+
+    job: FileJob
+    segment: Segment
+
+
+@dataclass(eq=False)
+class BlockSeparated:
+    """Network -> writer: the network's output for one segment."""
+
+    job: FileJob
+    segment: Segment
+    output: torch.Tensor
+
+
+@dataclass(eq=False)
+class FileFailed:
+    """A file failed (reading it, or separating one of its segments)."""
+
+    job: FileJob
+    error: AudioSepError
+
+
+@dataclass(eq=False)
+class FileEnd:
+    """Every segment of a file has been passed on: its outputs can be committed."""
+
+    job: FileJob
+
+
 class _Stop(Exception):
     """The pipeline is shutting down (another stage failed)."""
 
@@ -139,13 +171,16 @@ class FilePipeline:
         self.runner = runner
         self.prefetch = max(1, int(prefetch))
         self.progress = progress
+        self._stop = threading.Event()  # set when a stage fails: every stage stops
+        self._errors: List[BaseException] = []  # fatal errors of any stage (re-raised by run)
+        self._bar = None  # the progress display of a run
 
     def run(self, jobs: Sequence[FileJob]) -> None:
         """Separate every job's file into its outputs; each job's ``result`` says how it went."""
         if not jobs:
             return
-        self._stop = threading.Event()
-        self._errors: List[BaseException] = []
+        self._stop.clear()
+        self._errors.clear()
         self._bar = progress_display(
             total=len(jobs) if len(jobs) > 1 else None,
             desc="files" if len(jobs) > 1 else jobs[0].result.input.name,
@@ -233,11 +268,11 @@ class FilePipeline:
                     for chunk in plan:
                         segment = runner.read(signal, plan, chunk)
                         segment.conditions = own
-                        self._put(out, ("segment", job, segment))
+                        self._put(out, SegmentRead(job, segment))
             except AudioSepError as err:
-                self._put(out, ("error", job, err))
+                self._put(out, FileFailed(job, err))
             else:
-                self._put(out, ("end", job, None))
+                self._put(out, FileEnd(job))
         self._put(out, _DONE)
 
     def _network(self, source: queue.Queue, sink: queue.Queue) -> None:
@@ -250,30 +285,30 @@ class FilePipeline:
                 event = self._get(source)
                 if event is _DONE:
                     return
-                if event[1] not in failed:
+                if event.job not in failed:
                     yield event
 
-        def segment(event) -> Segment:
-            return event[2]
+        def is_segment(event) -> bool:
+            return isinstance(event, SegmentRead)
 
-        for group in batches(events(), lambda e: runner.batch_key(segment(e)),
-                             lambda e: runner.segments_per_call(segment(e)), carried=lambda e: e[0] != "segment"):
-            batch = [segment(e) for e in group if e[0] == "segment"]
+        for group in batches(events(), lambda e: runner.batch_key(e.segment),
+                             lambda e: runner.segments_per_call(e.segment), carried=lambda e: not is_segment(e)):
+            batch = [e.segment for e in group if is_segment(e)]
             outs: Optional[dict] = {}
             if batch:
                 try:
                     outs = dict(zip(map(id, batch), runner.separate(batch)))
                 except AudioSepError as err:  # concerns the files of this batch only
-                    for kind, job, _ in group:
-                        if kind == "segment" and job not in failed:
-                            failed.add(job)
-                            self._put(sink, ("error", job, err))
+                    for event in filter(is_segment, group):
+                        if event.job not in failed:
+                            failed.add(event.job)
+                            self._put(sink, FileFailed(event.job, err))
                     outs = None
-            for kind, job, payload in group:
-                if kind != "segment":
-                    self._put(sink, (kind, job, payload))
+            for event in group:
+                if not is_segment(event):
+                    self._put(sink, event)
                 elif outs is not None:
-                    self._put(sink, ("block", job, (payload, outs[id(payload)])))
+                    self._put(sink, BlockSeparated(event.job, event.segment, outs[id(event.segment)]))
 
     def _write(self, source: queue.Queue, chunk_progress: bool) -> None:
         """Writer thread: resample back, write, and commit or discard each file's outputs."""
@@ -281,19 +316,19 @@ class FilePipeline:
             event = source.get()
             if event is _DONE:
                 return
-            kind, job, payload = event
+            job = event.job
             if job.failed:
                 continue
             try:
-                if kind == "block":
-                    block = self.runner.finish(*payload)
+                if isinstance(event, BlockSeparated):
+                    block = self.runner.finish(event.segment, event.output)
                     job.silent = job.silent and block.silent
                     job.writer.write(block.targets, block.mixture)
                     if chunk_progress:
                         self._bar.update(1)
                     continue
-                if kind == "error":
-                    raise payload
+                if isinstance(event, FileFailed):
+                    raise event.error
                 self._commit(job)
             except AudioSepError as err:
                 job.result.fail(err)

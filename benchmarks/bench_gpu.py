@@ -44,7 +44,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,17 +62,17 @@ REFERENCE = Path(os.environ.get("AUDIOSEP_REFERENCE_DIR", REPO.parent / "shared"
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REDUCED_ARGS, conditions, reduced_model, stand_in_package  # noqa: E402
+from common import test_signal as _signal  # noqa: E402
+
+
+def test_signal(seconds: float, rate: int, seed: int = 0) -> torch.Tensor:
+    """(1, samples): the common test signal, mono."""
+    return _signal(seconds, rate, 1, seed)
+
 SECTIONS = ("parity", "inference", "training")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-#: A reduced model (the released STFT grid at 16 kHz, narrow layers) for the dry run.
-REDUCED_ARGS = dict(
-    sample_rate=16000,
-    n_fft=512,
-    hop_length=160,
-    channels=[8, 16, 16, 32],
-    bottleneck_channels=32,
-    pool_sizes=[[2, 2], [2, 2], [2, 2], [1, 2]],
-)
 #: Sizes of a real run and of the dry run.
 SIZES = {
     "full": dict(
@@ -137,45 +136,13 @@ def si_sdr_db(ref: torch.Tensor, est: torch.Tensor) -> float:
     return float(si_sdr(ref.double().flatten(), est.double().flatten()))
 
 
-def test_signal(seconds: float, rate: int, seed: int = 0) -> torch.Tensor:
-    """(1, samples): noise with an amplitude envelope plus a gated tone."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(int(seconds * rate)) / rate
-    tone = 0.2 * torch.sin(2 * math.pi * 440 * t) * (torch.sin(2 * math.pi * 0.5 * t) > 0)
-    return (0.1 * torch.randn(t.numel(), generator=g) * (1 + torch.sin(0.3 * t)) + tone)[None]
-
-
-def conditions(count: int, dim: int, seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.nn.functional.normalize(torch.randn(count, dim, generator=g), dim=-1)
-
-
-def stand_in_package(workdir: Path) -> Path:
-    """The stand-in released checkpoint (reference script), converted to a model package."""
-    from asteroid_audiosep.official import convert_official
-
-    script = REFERENCE / "official_checkpoint.py"
-    if not script.is_file():
-        raise FileNotFoundError(
-            f"{script} not found: set AUDIOSEP_REFERENCE_DIR to the reference material"
-        )
-    ckpt, package = workdir / "official.ckpt", workdir / "official.pth"
-    if not package.is_file():
-        subprocess.run([sys.executable, str(script), str(ckpt)], check=True, capture_output=True)
-        convert_official(ckpt, package)
-        ckpt.unlink()
-    return package
-
-
 def build_model(kind: str, workdir: Path, device: torch.device):
     """The released architecture with the stand-in weights, or the reduced model (seeded)."""
     from asteroid_audiosep import AudioSep
-    from asteroid_audiosep.models import RELEASED_ARGS
 
     if kind == "released":
         return AudioSep.from_pretrained(str(stand_in_package(workdir))).eval().to(device)
-    torch.manual_seed(0)
-    return AudioSep(**{**RELEASED_ARGS, **REDUCED_ARGS}).eval().to(device)
+    return reduced_model().to(device)
 
 
 class Results:
