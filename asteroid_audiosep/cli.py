@@ -51,7 +51,8 @@ class _QueryAction(argparse.Action):
 
 def build_queries(given, allow_none: bool = False) -> list:
     """``[(kind, value), ...]`` from the command line -> strings and Query objects."""
-    from .queries import Query, load_queries_file, parse_audio_argument, parse_span, parse_video_argument
+    from .queries import Query
+    from .query_files import load_queries_file, parse_audio_argument, parse_span, parse_video_argument
 
     queries = []
     for kind, value in given:

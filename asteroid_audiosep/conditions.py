@@ -11,22 +11,23 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from .errors import AudioSepError
-from .queries import Query, QueryLike, as_queries, check_supported, embed_queries
+from .queries import Query, QueryLike, TextQuery, as_queries, check_span, check_supported, embed_queries
 
 __all__ = ["QueryConditions", "resolve_conditions", "unique_queries", "encode"]
 
 
 def unique_queries(queries) -> List[Query]:
     """The queries, text stripped, each identical text query once (in order)."""
-    items = [Query.text(q.text_value.strip(), name=q.name) if q.kind == "text" else q for q in as_queries(queries)]
-    return list({((q.kind, q.text_value, q.name) if q.kind == "text" else id(q)): q for q in items}.values())
+    items = [Query.text(q.text_value.strip(), name=q.name) if isinstance(q, TextQuery) else q
+             for q in as_queries(queries)]
+    return list({(q.text_value, q.name) if isinstance(q, TextQuery) else id(q): q for q in items}.values())
 
 
 def encode(encoder, items: Sequence[Query], device: torch.device, dim: int, span_reader=None) -> torch.Tensor:
     """``(len(items), dim)`` float32 conditions on ``device``: text-only lists exactly as the
     encoder's text tower gives them; span queries get zero rows when there is no
     ``span_reader`` (they are filled per input)."""
-    if all(q.kind == "text" for q in items):
+    if all(isinstance(q, TextQuery) for q in items):
         return encoder.encode_text([q.text_value for q in items]).to(device, torch.float32)
     if span_reader is None and any(q.needs_input for q in items):
         check_supported(items, encoder)
@@ -75,10 +76,8 @@ class QueryConditions:
             return None
 
         def read(start: float, end: float):
+            check_span(start, end, signal.frames / signal.rate, "the input", slack=1.5 / signal.rate)
             a, b = int(round(start * signal.rate)), int(round(end * signal.rate))
-            if b > signal.frames + 1 or a >= signal.frames:
-                raise AudioSepError(f"span {start:g}-{end:g} s is outside {signal.frames / signal.rate:.2f} s "
-                                    "of audio")
             return signal.read(a, min(b, signal.frames)).mean(0), signal.rate
 
         out = self.conditions.clone()
