@@ -13,7 +13,7 @@ all queries at once (one STFT, one batch; chunks of equal length may share a cal
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -27,9 +27,10 @@ __all__ = [
     "ChunkPlan",
     "Segment",
     "SeparatedBlock",
-    "ChunkedSeparator",
+    "ChunkRunner",
     "separate_segment",
     "separate_segments",
+    "batches",
 ]
 
 #: Default chunk length (chunks are as long as this, rounded up to the pooling grid, or shorter).
@@ -186,6 +187,34 @@ class SeparatedBlock:
     silent: bool = False
 
 
+def batches(items: Iterable, key: Callable, limit: Callable[[Any], int],
+            carried: Optional[Callable[[Any], bool]] = None) -> Iterator[List]:
+    """Group consecutive items of equal ``key`` into batches of at most ``limit(first)``: the one
+    rule for where a network batch ends.
+
+    Items for which ``carried(item)`` is true (e.g. a file's end, in a pipeline) join the current
+    group without counting or breaking it, so that order is kept; a group is yielded as soon as
+    its batch is full, or at once when it holds only carried items.
+
+    Yields:
+        Lists of items in input order; their non-carried items form one batch.
+    """
+    group: List = []
+    batch: List = []
+    for item in items:
+        if carried is None or not carried(item):
+            if batch and (key(item) != key(batch[0]) or len(batch) >= limit(batch[0])):
+                yield group
+                group, batch = [], []
+            batch.append(item)
+        group.append(item)
+        if not batch or len(batch) >= limit(batch[0]):
+            yield group
+            group, batch = [], []
+    if group:
+        yield group
+
+
 def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
     if dtype is None or dtype == torch.float32:
         return torch.autocast(device.type, enabled=False)
@@ -218,17 +247,7 @@ def separate_segments(
     """
     segments, channels, length = wavs.shape
     queries = conditions.shape[0]
-    if model.in_channels == 1:
-        x = wavs.reshape(segments * channels, 1, length)  # each channel is one mono item
-    elif model.in_channels == channels:
-        x = wavs
-    else:
-        raise AudioSepError(
-            f"the model takes {model.in_channels} channels; the audio has {channels}"
-        )
-    minimum = model.n_fft // 2 + 1  # reflect padding needs more samples than half a window
-    if length < minimum:
-        x = torch.nn.functional.pad(x, (0, minimum - length))
+    x = model.pad_short(model.fold_channels(wavs))  # a mono model: each channel is one item
     spec = model.stft(x.float())  # (items, in_channels, frames, bins), once for all queries
     items = spec.shape[0]
     conditions = conditions.to(device=wavs.device, dtype=torch.float32)
@@ -256,7 +275,7 @@ def separate_segment(
     return separate_segments(model, wav[None], conditions, batch_size, autocast_dtype)[0]
 
 
-class ChunkedSeparator:
+class ChunkRunner:
     """Runs a model over a signal chunk by chunk, for several queries at once.
 
     The steps are separate methods so that a pipeline can run them in different threads:
@@ -319,11 +338,7 @@ class ChunkedSeparator:
     # ------------------------------------------------------------------ input side
     def check(self, signal: _Signal) -> None:
         """Raise :class:`AudioSepError` when the signal's channels do not suit the model."""
-        if self.model.in_channels != 1 and signal.channels != self.model.in_channels:
-            raise AudioSepError(
-                f"the model takes {self.model.in_channels} channels; the audio has "
-                f"{signal.channels}"
-            )
+        self.model.check_channels(signal.channels)
 
     def plan(self, signal: _Signal) -> ChunkPlan:
         """The chunks for ``signal`` (read at the model rate)."""
@@ -379,19 +394,13 @@ class ChunkedSeparator:
         )
         return max(1, int(self.batch_size) // items)
 
+    def batch_key(self, segment: Segment):
+        """Segments with equal keys may share a network call: equal shape, same conditions."""
+        return tuple(segment.wav.shape), id(segment.conditions)
+
     def batches(self, segments: Iterable[Segment]) -> Iterator[List[Segment]]:
         """Consecutive segments of equal shape, grouped up to :meth:`segments_per_call`."""
-        batch: List[Segment] = []
-        for segment in segments:
-            if batch and (
-                segment.wav.shape != batch[0].wav.shape
-                or len(batch) >= self.segments_per_call(batch[0])
-            ):
-                yield batch
-                batch = []
-            batch.append(segment)
-        if batch:
-            yield batch
+        return batches(segments, self.batch_key, self.segments_per_call)
 
     def separate(self, segments: List[Segment]) -> List[torch.Tensor]:
         """The network's output for equal-shape segments: (queries, channels, time) each, on CPU.
@@ -454,3 +463,7 @@ class ChunkedSeparator:
         for batch in self.batches(self.segments(signal, plan)):
             for segment, out in zip(batch, self.separate(batch)):
                 yield self.finish(segment, out)
+
+
+#: The former name of :class:`ChunkRunner` (kept for callers written against it).
+ChunkedSeparator = ChunkRunner

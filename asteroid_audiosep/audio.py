@@ -187,16 +187,6 @@ def count_by_extension(paths: Sequence[PathLike]) -> str:
     return f"skipped {len(paths)} file{'s' if len(paths) != 1 else ''}: {parts}"
 
 
-def find_audio_files(root: PathLike) -> list:
-    """All audio files under a folder (recursively, sorted), or the file itself."""
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise AudioSepError(f"no such file or folder: {root}")
-    return scan_audio_folder(root)[0]
-
-
 def as_mono_array(x, what: str = "signal") -> np.ndarray:
     """One mono signal, given as a ``(time,)`` or ``(1, time)`` array or tensor, as a 1-D float64
     numpy array.

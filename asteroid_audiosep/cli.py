@@ -8,7 +8,6 @@ from typing import List, Optional
 from .checkpoints import trusted_checkpoints
 from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
-from .tagging import add_tag_parser
 
 log = logging.getLogger("asteroid_audiosep")
 
@@ -53,7 +52,8 @@ class _QueryAction(argparse.Action):
 
 def build_queries(given, allow_none: bool = False) -> list:
     """``[(kind, value), ...]`` from the command line -> strings and Query objects."""
-    from .queries import Query, load_queries_file, parse_audio_argument, parse_span, parse_video_argument
+    from .queries import Query
+    from .query_files import load_queries_file, parse_audio_argument, parse_span, parse_video_argument
 
     queries = []
     for kind, value in given:
@@ -78,31 +78,28 @@ def build_queries(given, allow_none: bool = False) -> list:
     return queries
 
 
+def add_model_options(parser: argparse.ArgumentParser, needs: str = "") -> None:
+    """The options every inference sub-command shares: the model, the device, the precision."""
+    parser.add_argument("--model", "-m", default="audiosep-base",
+                        help=f"model package (.pth) or released model name{needs} (default: %(default)s)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
+    parser.add_argument("--half", nargs="?", const="fp16", choices=["fp16", "bf16"],
+                        help="half precision on GPU (fp16 when given without a value)")
+
+
 def _separate(args: argparse.Namespace) -> int:
-    from .api import separate
+    from .separator import Separator, check_request
 
     mode = "both" if args.keep_both else "remove" if args.remove else "target"
-    report = separate(
-        args.inputs,
-        build_queries(args.queries, allow_none=args.auto is not None),
-        model=args.model,
-        outdir=args.outdir,
-        mode=mode,
-        overwrite=args.overwrite,
-        device=args.device,
-        half=args.half or False,
-        chunk_seconds=args.chunk_seconds,
-        context_seconds=args.context_seconds,
-        batch_size=args.batch_size,
-        whole_seconds=args.whole_seconds,
-        format=args.format,
-        subtype=args.subtype,
-        auto=args.auto,
-        min_score=args.min_score,
-        labels=args.labels,
-        query_embeddings=args.query_embeddings,
-        progress=not args.quiet,
-    )
+    queries = build_queries(args.queries, allow_none=args.auto is not None)
+    check_request(args.inputs, queries, mode, args.outdir, args.auto, args.format, args.subtype)  # before the model
+    separator = Separator(args.model, args.device, chunk_seconds=args.chunk_seconds,
+                          context_seconds=args.context_seconds, whole_seconds=args.whole_seconds,
+                          batch_size=args.batch_size, query_embeddings=args.query_embeddings, half=args.half,
+                          progress=not args.quiet)
+    report = separator.separate_files(args.inputs, queries, args.outdir, mode=mode, overwrite=args.overwrite,
+                                      format=args.format, subtype=args.subtype, auto=args.auto,
+                                      min_score=args.min_score, labels=args.labels)
     for result in report.failed:
         print(f"failed: {result.input}: {result.error}", file=sys.stderr)
     print(report.summary())
@@ -122,12 +119,7 @@ def add_separate_parser(subparsers) -> None:
         "written), 2 for errors that concern every file (query, model).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
-    p.add_argument(
-        "--model",
-        "-m",
-        default="audiosep-base",
-        help="model package (.pth) or released model name (default: %(default)s)",
-    )
+    add_model_options(p)
     kinds = (
         ("--query", "-q", "text", "TEXT", "text describing the sound to separate; repeat for several"),
         ("--query-audio", None, "audio", "FILE[@START-END]",
@@ -162,14 +154,6 @@ def add_separate_parser(subparsers) -> None:
     group.add_argument("--keep-both", action="store_true", help="write the sound and the residual")
     p.add_argument(
         "--overwrite", action="store_true", help="redo existing outputs (never an input file)"
-    )
-    p.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    p.add_argument(
-        "--half",
-        nargs="?",
-        const="fp16",
-        choices=["fp16", "bf16"],
-        help="half precision on GPU (fp16 when given without a value)",
     )
     p.add_argument(
         "--chunk-seconds",
@@ -211,6 +195,45 @@ def add_separate_parser(subparsers) -> None:
                    "scaled down with a warning")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_separate)
+
+
+def _tag(args: argparse.Namespace) -> int:
+    from .separator import Separator
+    from .tagging import load_labels, write_tags
+
+    if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
+        raise AudioSepError(f"-o {args.output}: write .csv or .json")
+    labels = load_labels(args.labels) if args.labels else None
+    separator = Separator(args.model, args.device, half=args.half, progress=False)
+    tags, errors = separator.tag(args.files, labels, args.top, args.window, args.cache_dir)
+    for t in tags:
+        shown = ", ".join(f"{label} {score:.3f}" for label, score in t.labels) or "(silent)"
+        print(f"{t.file} {t.start:7.2f}-{t.end:7.2f} s: {shown}")
+    for path, message in errors.items():
+        print(f"failed: {path}: {message}", file=sys.stderr)
+    if args.output:
+        print(f"wrote {write_tags(tags, args.output)}")
+    return 1 if errors else 0
+
+
+def add_tag_parser(subparsers) -> None:
+    from .tagging import DEFAULT_TOP, DEFAULT_WINDOW_SECONDS
+
+    p = subparsers.add_parser(
+        "tag", help="list the most likely sound labels of each window of audio files",
+        description="Zero-shot tagging with the model's CLAP encoder: each window's audio embedding is "
+        "compared with the text embeddings of a label vocabulary (AudioSet's 527 names by default). "
+        "Prints the top labels per window with their cosine scores. Exit status 1 when a file failed "
+        "(the others are tagged), 2 for errors that concern every file.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    add_model_options(p, needs="; its encoder needs an audio tower")
+    p.add_argument("--labels", metavar="FILE", help="label vocabulary, one label per line (default: AudioSet's 527)")
+    p.add_argument("--top", type=int, default=DEFAULT_TOP, help="labels per window (default: %(default)s)")
+    p.add_argument("--window", type=float, default=DEFAULT_WINDOW_SECONDS,
+                   help="window length in seconds (default: %(default)s, CLAP's)")
+    p.add_argument("-o", "--output", metavar="OUT", help="also write the tags to OUT.csv or OUT.json")
+    p.add_argument("--cache-dir", help="where label embeddings are cached (default: ~/.cache/asteroid_audiosep)")
+    p.set_defaults(func=_tag)
 
 
 def add_demo_parser(subparsers) -> None:

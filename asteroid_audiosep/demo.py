@@ -1,6 +1,6 @@
 """``asteroid-audiosep demo``: a local web page (Gradio) to hear what queries separate.
 
-The page runs :func:`~asteroid_audiosep.api.separate_waveform`, the path of
+The page runs :meth:`~asteroid_audiosep.Separator.separate_waveform`, the path of
 ``asteroid-audiosep separate`` (same chunking, same queries, outputs written by the same
 writer in the same format), on a model loaded once. User text is shown as plain text
 (:mod:`~asteroid_audiosep.demo_support`). It binds
@@ -20,8 +20,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .api import load_separator, separate_waveform
-from .apply import DEFAULT_CHUNK_SECONDS, ChunkedSeparator
 from .audio import audio_info, load_audio
 from .demo_support import (
     MAX_QUERIES,
@@ -39,6 +37,7 @@ from .encoders import PrecomputedQueryEncoder
 from .errors import AudioSepError
 from .outputs import OutputFormat, OutputPlanner, OutputWriter
 from .queries import Query
+from .separator import Separator
 
 log = logging.getLogger("asteroid_audiosep")
 
@@ -99,7 +98,7 @@ class DemoSeparator:
 
     Args:
         model: a model package, released model name or checkpoint (see
-            :func:`~asteroid_audiosep.api.load_separator`), or an ``AudioSep``.
+            :class:`~asteroid_audiosep.Separator`).
         device: ``cpu``, ``cuda``... (default: CUDA when available).
         query_embeddings: a precomputed query-embedding table instead of the model's text
             encoder (offline use; its texts are then the queries the page offers).
@@ -121,10 +120,11 @@ class DemoSeparator:
         if max_minutes <= 0:
             raise AudioSepError(f"--max-minutes must be positive, got {max_minutes}")
         self.name = type(model).__name__ if isinstance(model, torch.nn.Module) else Path(os.fspath(model)).name
-        self.model = load_separator(model, device, query_embeddings)  # the model: loaded here, run in _separate
+        self.separator = Separator(model, device, query_embeddings=query_embeddings, half=half or None,
+                                   progress=False)  # the model: loaded once here, run in _separate
+        self.model = self.separator.model
         self.max_minutes = float(max_minutes)
-        self.half = half
-        self.chunk_seconds = DEFAULT_CHUNK_SECONDS
+        self.chunk_seconds = self.separator.chunk_seconds
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="audiosep-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -205,7 +205,7 @@ class DemoSeparator:
         the network finishes through ``step``."""
         from .stream import TensorSignal
 
-        plan = ChunkedSeparator(self.model, torch.zeros(1, self.model.condition_dim), self.chunk_seconds).plan(
+        plan = self.separator.runner(torch.zeros(1, self.model.condition_dim)).plan(
             TensorSignal(wav, rate, self.model.sample_rate))
         total, done = max(len(plan), 1), [0]
 
@@ -217,8 +217,7 @@ class DemoSeparator:
         network = getattr(self.model, "separator", None)  # runs once per chunk
         hook = network.register_forward_hook(chunk_done) if isinstance(network, torch.nn.Module) else None
         try:
-            return separate_waveform(self.model, wav, rate, list(queries), device=self.model.window.device,
-                                     half=self.half, chunk_seconds=self.chunk_seconds)
+            return self.separator.separate_waveform(wav, rate, list(queries))
         finally:
             if hook is not None:
                 hook.remove()

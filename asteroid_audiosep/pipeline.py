@@ -1,6 +1,6 @@
 """Separating many files: reading ahead and writing behind the network, one result per file.
 
-:class:`FilePipeline` streams files through a :class:`~asteroid_audiosep.apply.ChunkedSeparator`
+:class:`FilePipeline` streams files through a :class:`~asteroid_audiosep.apply.ChunkRunner`
 with three threads. A reader opens each file, plans its chunks, opens its outputs and reads and
 resamples the chunks ahead of the network; the calling thread runs the network on batches of
 equal-shape segments (chunks of one file, or short files in a row, up to ``batch_size`` items);
@@ -20,7 +20,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 
-from .apply import ChunkedSeparator
+from .apply import ChunkRunner, Segment, batches
 from .audio import count_by_extension
 from .errors import AudioSepError
 from .outputs import OutputFormat, OutputSpec, OutputWriter
@@ -107,7 +107,7 @@ class FileJob:
         silent: whether every chunk so far was digital silence.
         started: when its reading began (``time.perf_counter``).
         conditions: given the opened input, its own (queries, condition_dim) embeddings (span
-            queries: the example is a part of the input itself); None: the separator's.
+            queries: the example is a part of the input itself); None: the runner.s.
     """
 
     result: FileResult
@@ -126,6 +126,38 @@ class FileJob:
 _DONE = object()  # end of a queue's stream
 
 
+@dataclass(eq=False)
+class SegmentRead:
+    """Reader -> network: one segment of a file, read and resampled."""
+
+    job: FileJob
+    segment: Segment
+
+
+@dataclass(eq=False)
+class BlockSeparated:
+    """Network -> writer: the network's output for one segment."""
+
+    job: FileJob
+    segment: Segment
+    output: torch.Tensor
+
+
+@dataclass(eq=False)
+class FileFailed:
+    """A file failed (reading it, or separating one of its segments)."""
+
+    job: FileJob
+    error: AudioSepError
+
+
+@dataclass(eq=False)
+class FileEnd:
+    """Every segment of a file has been passed on: its outputs can be committed."""
+
+    job: FileJob
+
+
 class _Stop(Exception):
     """The pipeline is shutting down (another stage failed)."""
 
@@ -134,22 +166,25 @@ class FilePipeline:
     """Reader thread -> network (calling thread) -> writer thread, for a list of files.
 
     Args:
-        separator: the configured separator (model, queries, chunking, batch size).
+        runner: the chunked runner (model, conditions, chunking, batch size).
         prefetch: segments read ahead of the network (and blocks queued for the writer).
         progress: show progress (files, or the chunks of a lone file).
     """
 
-    def __init__(self, separator: ChunkedSeparator, prefetch: int = 2, progress: bool = True):
-        self.separator = separator
+    def __init__(self, runner: ChunkRunner, prefetch: int = 2, progress: bool = True):
+        self.runner = runner
         self.prefetch = max(1, int(prefetch))
         self.progress = progress
+        self._stop = threading.Event()  # set when a stage fails: every stage stops
+        self._errors: List[BaseException] = []  # fatal errors of any stage (re-raised by run)
+        self._bar = None  # the progress display of a run
 
     def run(self, jobs: Sequence[FileJob]) -> None:
         """Separate every job's file into its outputs; each job's ``result`` says how it went."""
         if not jobs:
             return
-        self._stop = threading.Event()
-        self._errors: List[BaseException] = []
+        self._stop.clear()
+        self._errors.clear()
         self._bar = progress_display(
             total=len(jobs) if len(jobs) > 1 else None,
             desc="files" if len(jobs) > 1 else jobs[0].result.input.name,
@@ -220,14 +255,14 @@ class FilePipeline:
     # ------------------------------------------------------------------ stages
     def _read(self, jobs: Sequence[FileJob], out: queue.Queue) -> None:
         """Reader thread: open, plan and read every file, in order."""
-        separator = self.separator
+        runner = self.runner
         for job in jobs:
             job.started = time.perf_counter()
             try:
-                with AudioFileSignal(job.result.input, separator.model.sample_rate) as signal:
-                    separator.check(signal)
+                with AudioFileSignal(job.result.input, runner.model.sample_rate) as signal:
+                    runner.check(signal)
                     job.result.duration = signal.frames / signal.rate
-                    plan = separator.plan(signal)
+                    plan = runner.plan(signal)
                     if len(jobs) == 1:
                         self._bar.reset(total=len(plan))
                     own = job.conditions(signal) if job.conditions is not None else None
@@ -235,61 +270,49 @@ class FilePipeline:
                         job.outputs, signal.rate, signal.channels, signal.frames, job.out_format
                     )
                     for chunk in plan:
-                        segment = separator.read(signal, plan, chunk)
+                        segment = runner.read(signal, plan, chunk)
                         segment.conditions = own
-                        self._put(out, ("segment", job, segment))
+                        self._put(out, SegmentRead(job, segment))
             except AudioSepError as err:
-                self._put(out, ("error", job, err))
+                self._put(out, FileFailed(job, err))
             else:
-                self._put(out, ("end", job, None))
+                self._put(out, FileEnd(job))
         self._put(out, _DONE)
 
     def _network(self, source: queue.Queue, sink: queue.Queue) -> None:
         """Calling thread: batch equal-shape segments, run the network, pass results on in order."""
-        separator = self.separator
-        batch, pending, failed = [], [], set()
+        runner = self.runner
+        failed: set = set()
 
-        def flush() -> None:
-            outs = {}
+        def events():
+            while True:
+                event = self._get(source)
+                if event is _DONE:
+                    return
+                if event.job not in failed:
+                    yield event
+
+        def is_segment(event) -> bool:
+            return isinstance(event, SegmentRead)
+
+        for group in batches(events(), lambda e: runner.batch_key(e.segment),
+                             lambda e: runner.segments_per_call(e.segment), carried=lambda e: not is_segment(e)):
+            batch = [e.segment for e in group if is_segment(e)]
+            outs: Optional[dict] = {}
             if batch:
                 try:
-                    outs = dict(zip(map(id, batch), separator.separate(batch)))
+                    outs = dict(zip(map(id, batch), runner.separate(batch)))
                 except AudioSepError as err:  # concerns the files of this batch only
-                    for event in pending:
-                        if event[0] == "segment" and event[1] not in failed:
-                            failed.add(event[1])
-                            self._put(sink, ("error", event[1], err))
+                    for event in filter(is_segment, group):
+                        if event.job not in failed:
+                            failed.add(event.job)
+                            self._put(sink, FileFailed(event.job, err))
                     outs = None
-            for kind, job, payload in pending:
-                if kind == "segment":
-                    if outs is not None:
-                        self._put(sink, ("block", job, (payload, outs[id(payload)])))
-                else:
-                    self._put(sink, (kind, job, payload))
-            batch.clear()
-            pending.clear()
-
-        while True:
-            event = self._get(source)
-            if event is _DONE:
-                break
-            kind, job, payload = event
-            if job in failed:
-                continue
-            if kind == "segment":
-                if batch and (
-                    payload.wav.shape != batch[0].wav.shape
-                    or payload.conditions is not batch[0].conditions
-                    or len(batch) >= separator.segments_per_call(batch[0])
-                ):
-                    flush()
-                batch.append(payload)
-            pending.append(event)
-            if kind != "segment" and not batch:
-                flush()
-            elif len(batch) >= separator.segments_per_call(batch[0]):
-                flush()
-        flush()
+            for event in group:
+                if not is_segment(event):
+                    self._put(sink, event)
+                elif outs is not None:
+                    self._put(sink, BlockSeparated(event.job, event.segment, outs[id(event.segment)]))
 
     def _write(self, source: queue.Queue, chunk_progress: bool) -> None:
         """Writer thread: resample back, write, and commit or discard each file's outputs."""
@@ -297,19 +320,19 @@ class FilePipeline:
             event = source.get()
             if event is _DONE:
                 return
-            kind, job, payload = event
+            job = event.job
             if job.failed:
                 continue
             try:
-                if kind == "block":
-                    block = self.separator.finish(*payload)
+                if isinstance(event, BlockSeparated):
+                    block = self.runner.finish(event.segment, event.output)
                     job.silent = job.silent and block.silent
                     job.writer.write(block.targets, block.mixture)
                     if chunk_progress:
                         self._bar.update(1)
                     continue
-                if kind == "error":
-                    raise payload
+                if isinstance(event, FileFailed):
+                    raise event.error
                 self._commit(job)
             except AudioSepError as err:
                 job.result.fail(err)

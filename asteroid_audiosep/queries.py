@@ -21,14 +21,12 @@ Every query has a :attr:`~Query.label`, used to name output files. :func:`embed_
 list of queries into a ``(N, D)`` tensor with one encoder; text queries keep exactly the
 embedding the encoder gives (no renormalisation), so text-only use is unchanged.
 """
-import dataclasses
 import logging
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +73,7 @@ class AudioExample:
             rate = int(info.samplerate)
             start = 0 if self.start is None else int(round(self.start * rate))
             stop = info.frames if self.end is None else int(round(self.end * rate))
-            _check_span(self.start or 0.0, self.end, info.frames / rate, str(path))
+            check_span(self.start or 0.0, self.end, info.frames / rate, str(path))
             wav, rate = load_audio(path, mono=True, start=start, frames=stop - start)
             return wav[0], rate
         if self.sample_rate is None:
@@ -87,49 +85,69 @@ class AudioExample:
             raise AudioSepError(f"an audio example must be (time,) or (channels, time), got {tuple(wav.shape)}")
         rate = int(self.sample_rate)
         if self.start is not None or self.end is not None:
-            _check_span(self.start or 0.0, self.end, wav.shape[-1] / rate, "the example")
+            check_span(self.start or 0.0, self.end, wav.shape[-1] / rate, "the example")
             stop = wav.shape[-1] if self.end is None else int(round(self.end * rate))
             wav = wav[int(round((self.start or 0.0) * rate)):stop]
         return wav, rate
 
 
-def _check_span(start: float, end: Optional[float], duration: float, what: str) -> None:
+def check_span(start: float, end: Optional[float], duration: Optional[float] = None, what: str = "",
+               slack: float = 1e-6) -> None:
+    """The one span check: ``0 <= start < end``, and (given the ``duration`` of ``what``) inside it,
+    ``end`` up to ``slack`` seconds past the end.
+
+    Raises:
+        AudioSepError: naming the span and, when outside, what it is outside of.
+    """
     if start < 0 or (end is not None and end <= start):
         raise AudioSepError(f"span {start:g}-{end if end is not None else ''}: START must be >= 0 and < END")
-    if start >= duration or (end is not None and end > duration + 1e-6):
+    if duration is not None and (start >= duration or (end is not None and end > duration + slack)):
         raise AudioSepError(f"span {start:g}-{end if end is not None else 'end'} s is outside {what} "
                             f"({duration:.2f} s long)")
 
 
+@dataclass
+class _Embedding:
+    """What embedding a list of queries shares: the encoder, the text rows (embedded in one
+    batch), the input of span queries, the expected size."""
+
+    encoder: Any
+    texts: Dict[str, torch.Tensor]
+    span_reader: Optional[SpanReader] = None
+    dim: Optional[int] = None
+
+
+def _unit(emb: torch.Tensor, normalise: bool) -> torch.Tensor:
+    return F.normalize(emb, dim=-1) if normalise else emb
+
+
 @dataclass(frozen=True)
 class Query:
-    """One query. Build it with the class methods; a plain string is :meth:`Query.text`."""
+    """One query. Build it with the class methods (a plain string is :meth:`Query.text`); each
+    kind is a subclass that owns its label, its checks and its embedding.
 
-    kind: str
-    text_value: Optional[str] = None
-    examples: Tuple[AudioExample, ...] = ()
-    span_seconds: Optional[Tuple[float, float]] = None
-    image_source: Any = None
-    video_at: Optional[float] = None
-    parts: Tuple["Query", ...] = ()
-    weights: Tuple[float, ...] = ()
-    vector: Optional[torch.Tensor] = field(default=None, compare=False)
-    name: Optional[str] = None
+    Attributes:
+        kind: ``"text"``, ``"audio"``, ``"span"``, ``"image"``, ``"video"``, ``"mix"`` or
+            ``"embedding"``.
+        name: the label given by the user (outputs are named after it), or None.
+    """
+
+    kind: ClassVar[str] = ""
+    #: The encoder capability this kind needs (``supports_audio`` / ``supports_image``), if any.
+    needs: ClassVar[Optional[str]] = None
+    name: Optional[str] = field(default=None, kw_only=True)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def text(cls, text: str, name: Optional[str] = None) -> "Query":
-        if not isinstance(text, str) or not text.strip():
-            raise AudioSepError("a text query is an empty string: describe the sound to separate")
-        return cls("text", text_value=text, name=name)
+    def text(cls, text: str, name: Optional[str] = None) -> "TextQuery":
+        """A description of the sound."""
+        return TextQuery(text, name=name)
 
     @classmethod
     def audio(cls, *examples, sample_rate: Optional[int] = None, start: Optional[float] = None,
-              end: Optional[float] = None, name: Optional[str] = None) -> "Query":
+              end: Optional[float] = None, name: Optional[str] = None) -> "AudioQuery":
         """Audio example(s): paths, ``(tensor, rate)`` pairs, tensors (with ``sample_rate``) or
         :class:`AudioExample`; ``start``/``end`` apply to every example."""
-        if not examples:
-            raise AudioSepError("an audio query needs at least one example")
         items = []
         for ex in examples:
             if isinstance(ex, AudioExample):
@@ -138,77 +156,214 @@ class Query:
                 items.append(AudioExample(ex[0], int(ex[1]), start, end))
             else:
                 items.append(AudioExample(ex, sample_rate, start, end))
-        return cls("audio", examples=tuple(items), name=name)
+        return AudioQuery(tuple(items), name=name)
 
     @classmethod
-    def span(cls, start: float, end: float, name: Optional[str] = None) -> "Query":
-        start, end = float(start), float(end)
-        if start < 0 or end <= start:
-            raise AudioSepError(f"span {start:g}-{end:g}: START must be >= 0 and < END")
-        return cls("span", span_seconds=(start, end), name=name)
+    def span(cls, start: float, end: float, name: Optional[str] = None) -> "SpanQuery":
+        """The sound heard at ``start``-``end`` seconds of the input being separated."""
+        return SpanQuery((float(start), float(end)), name=name)
 
     @classmethod
-    def image(cls, image: Any, name: Optional[str] = None) -> "Query":
+    def image(cls, image: Any, name: Optional[str] = None) -> "ImageQuery":
         """A picture: a file path, a PIL image or an image tensor."""
-        return cls("image", image_source=image, name=name)
+        return ImageQuery(image, name=name)
 
     @classmethod
-    def video(cls, path: PathLike, at: Optional[float] = None, name: Optional[str] = None) -> "Query":
+    def video(cls, path: PathLike, at: Optional[float] = None, name: Optional[str] = None) -> "VideoQuery":
         """The frame at ``at`` seconds, or (``at=None``) the mean of one frame per second."""
-        if at is not None and at < 0:
-            raise AudioSepError(f"video time {at} s: must be >= 0")
-        return cls("video", image_source=path, video_at=None if at is None else float(at), name=name)
+        return VideoQuery(path, None if at is None else float(at), name=name)
 
     @classmethod
     def mix(cls, parts: Sequence[Any], weights: Optional[Sequence[float]] = None,
-            name: Optional[str] = None) -> "Query":
+            name: Optional[str] = None) -> "MixQuery":
+        """The normalised weighted mean of the parts' normalised embeddings."""
         parts = tuple(as_query(p) for p in parts)
-        if not parts:
-            raise AudioSepError("a combined query needs at least one part")
         weights = tuple(float(w) for w in (weights if weights is not None else [1.0] * len(parts)))
-        if len(weights) != len(parts):
-            raise AudioSepError(f"{len(parts)} parts but {len(weights)} weights")
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise AudioSepError(f"weights must be >= 0 with a positive sum, got {list(weights)}")
-        return cls("mix", parts=parts, weights=weights, name=name)
+        return MixQuery(parts, weights, name=name)
 
     @classmethod
-    def embedding(cls, vector, name: Optional[str] = None) -> "Query":
-        vector = torch.as_tensor(vector, dtype=torch.float32).flatten()
-        if not torch.isfinite(vector).all():
-            raise AudioSepError("a query embedding holds NaN or inf")
-        return cls("embedding", vector=vector, name=name)
+    def embedding(cls, vector, name: Optional[str] = None) -> "EmbeddingQuery":
+        """A condition computed elsewhere."""
+        return EmbeddingQuery(torch.as_tensor(vector, dtype=torch.float32).flatten(), name=name)
 
-    # ------------------------------------------------------------------ properties
+    # ------------------------------------------------------------------ per kind
+    def _default_label(self) -> str:
+        return self.kind
+
+    def leaves(self) -> Iterator["Query"]:
+        """The queries that are embedded by the encoder (a mix's parts, recursively)."""
+        yield self
+
+    def _embed(self, ctx: _Embedding, normalise: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared
     @property
     def label(self) -> str:
         """A readable name (output files are named after it)."""
-        if self.name:
-            return self.name
-        if self.kind == "text":
-            return self.text_value
-        if self.kind == "audio":
-            first = self.examples[0].source
-            stem = Path(first).stem if isinstance(first, (str, os.PathLike)) else "audio"
-            return stem + (f"+{len(self.examples) - 1}" if len(self.examples) > 1 else "")
-        if self.kind == "span":
-            return f"span {self.span_seconds[0]:g}-{self.span_seconds[1]:g}"
-        if self.kind in ("image", "video"):
-            src = self.image_source
-            stem = Path(src).stem if isinstance(src, (str, os.PathLike)) else self.kind
-            return stem + (f"@{self.video_at:g}" if self.video_at is not None else "")
-        if self.kind == "mix":
-            return "+".join(p.label for p in self.parts)
-        return "embedding"
+        return self.name or self._default_label()
 
     def kinds(self) -> set:
         """Every kind this query needs (a mix needs its parts')."""
-        return set().union(*(p.kinds() for p in self.parts)) if self.kind == "mix" else {self.kind}
+        return {leaf.kind for leaf in self.leaves()}
 
     @property
     def needs_input(self) -> bool:
         """Whether the embedding depends on the input being separated (a span query)."""
         return "span" in self.kinds()
+
+
+@dataclass(frozen=True)
+class TextQuery(Query):
+    """A description of the sound; embedded as the encoder's text tower gives it."""
+
+    kind: ClassVar[str] = "text"
+    text_value: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.text_value, str) or not self.text_value.strip():
+            raise AudioSepError("a text query is an empty string: describe the sound to separate")
+
+    def _default_label(self) -> str:
+        return self.text_value
+
+    def _embed(self, ctx: _Embedding, normalise: bool) -> torch.Tensor:
+        return _unit(ctx.texts[self.text_value], normalise)
+
+
+@dataclass(frozen=True)
+class AudioQuery(Query):
+    """Examples of the sound (CLAP audio tower): 10 s windows embedded, examples averaged."""
+
+    kind: ClassVar[str] = "audio"
+    needs: ClassVar[Optional[str]] = "supports_audio"
+    examples: Tuple[AudioExample, ...] = ()
+
+    def __post_init__(self):
+        if not self.examples:
+            raise AudioSepError("an audio query needs at least one example")
+
+    def _default_label(self) -> str:
+        first = self.examples[0].source
+        stem = Path(first).stem if isinstance(first, (str, os.PathLike)) else "audio"
+        return stem + (f"+{len(self.examples) - 1}" if len(self.examples) > 1 else "")
+
+    def _embed(self, ctx: _Embedding, normalise: bool) -> torch.Tensor:
+        embs = [audio_embedding(ctx.encoder, *_warn_if_short(ex.load(), ex), what=f"audio example {ex.describe()}")
+                for ex in self.examples]
+        return F.normalize(torch.stack(embs).mean(0), dim=-1).cpu()
+
+
+@dataclass(frozen=True)
+class SpanQuery(Query):
+    """The sound heard at ``span_seconds`` of the input being separated (CLAP audio tower)."""
+
+    kind: ClassVar[str] = "span"
+    needs: ClassVar[Optional[str]] = "supports_audio"
+    span_seconds: Tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self):
+        check_span(*self.span_seconds)
+
+    def _default_label(self) -> str:
+        return f"span {self.span_seconds[0]:g}-{self.span_seconds[1]:g}"
+
+    def _embed(self, ctx: _Embedding, normalise: bool) -> torch.Tensor:
+        if ctx.span_reader is None:
+            raise AudioSepError(f"query {self.label!r}: a span query needs an input to take the span from")
+        wav, rate = ctx.span_reader(*self.span_seconds)
+        return audio_embedding(ctx.encoder, wav, rate, what=f"span {self.label}").cpu()
+
+
+@dataclass(frozen=True)
+class ImageQuery(Query):
+    """A picture of the sound's source (CLIP image tower)."""
+
+    kind: ClassVar[str] = "image"
+    needs: ClassVar[Optional[str]] = "supports_image"
+    image_source: Any = None
+
+    def _default_label(self) -> str:
+        src = self.image_source
+        return Path(src).stem if isinstance(src, (str, os.PathLike)) else self.kind
+
+    def _embed(self, ctx: _Embedding, normalise: bool) -> torch.Tensor:
+        return F.normalize(ctx.encoder.encode_image([self.image_source]).float()[0], dim=-1).cpu()
+
+
+@dataclass(frozen=True)
+class VideoQuery(ImageQuery):
+    """A video frame (``video_at`` seconds), or the mean of one frame per second (CLIP)."""
+
+    kind: ClassVar[str] = "video"
+    video_at: Optional[float] = None
+
+    def __post_init__(self):
+        if self.video_at is not None and self.video_at < 0:
+            raise AudioSepError(f"video time {self.video_at} s: must be >= 0")
+
+    def _default_label(self) -> str:
+        return super()._default_label() + (f"@{self.video_at:g}" if self.video_at is not None else "")
+
+    def _embed(self, ctx: _Embedding, normalise: bool) -> torch.Tensor:
+        from .video import read_frames, video_duration
+
+        duration = video_duration(self.image_source)
+        if self.video_at is not None:
+            if self.video_at > duration:
+                raise AudioSepError(f"{self.image_source}: time {self.video_at:g} s is past the video's end "
+                                    f"({duration:.2f} s)")
+            times = [self.video_at]
+        else:
+            times = [t + 0.5 for t in range(max(1, int(duration)))] if duration >= 1 else [duration / 2]
+        emb = ctx.encoder.encode_image(read_frames(self.image_source, times)).float()
+        return F.normalize(F.normalize(emb, dim=-1).mean(0), dim=-1).cpu()
+
+
+@dataclass(frozen=True)
+class MixQuery(Query):
+    """The normalised weighted mean of the parts' normalised embeddings."""
+
+    kind: ClassVar[str] = "mix"
+    parts: Tuple[Query, ...] = ()
+    weights: Tuple[float, ...] = ()
+
+    def __post_init__(self):
+        if not self.parts:
+            raise AudioSepError("a combined query needs at least one part")
+        if len(self.weights) != len(self.parts):
+            raise AudioSepError(f"{len(self.parts)} parts but {len(self.weights)} weights")
+        if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+            raise AudioSepError(f"weights must be >= 0 with a positive sum, got {list(self.weights)}")
+
+    def _default_label(self) -> str:
+        return "+".join(p.label for p in self.parts)
+
+    def leaves(self) -> Iterator[Query]:
+        for part in self.parts:
+            yield from part.leaves()
+
+    def _embed(self, ctx: _Embedding, normalise: bool) -> torch.Tensor:
+        parts = torch.stack([p._embed(ctx, True) for p in self.parts])
+        weights = torch.tensor(self.weights, dtype=parts.dtype)[:, None]
+        return F.normalize((weights * parts).sum(0) / weights.sum(), dim=-1)
+
+
+@dataclass(frozen=True)
+class EmbeddingQuery(Query):
+    """A condition computed elsewhere, used as it is."""
+
+    kind: ClassVar[str] = "embedding"
+    vector: Optional[torch.Tensor] = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if not torch.isfinite(self.vector).all():
+            raise AudioSepError("a query embedding holds NaN or inf")
+
+    def _embed(self, ctx: _Embedding, normalise: bool) -> torch.Tensor:
+        if ctx.dim is not None and self.vector.numel() != ctx.dim:
+            raise AudioSepError(f"query embedding of size {self.vector.numel()}, the model takes {ctx.dim}")
+        return _unit(self.vector, normalise)
 
 
 QueryLike = Union[str, Query]
@@ -234,22 +389,18 @@ def as_queries(queries: Union[str, Query, Sequence[Union[str, Query]]]) -> List[
 
 
 # ---------------------------------------------------------------------- capabilities
-_NEEDS = {"audio": "supports_audio", "span": "supports_audio", "image": "supports_image",
-          "video": "supports_image"}
-
-
 def check_supported(queries: Sequence[Query], encoder) -> None:
     """Fail before any work when the encoder cannot embed one of the queries' kinds, naming the
     encoder and what would work."""
     for query in queries:
-        for kind in sorted(query.kinds()):
-            if kind in _NEEDS and not getattr(encoder, _NEEDS[kind], False):
+        for leaf in sorted({type(q): q for q in query.leaves()}.values(), key=lambda q: q.kind):
+            if leaf.needs and not getattr(encoder, leaf.needs, False):
                 name = getattr(encoder, "name", type(encoder).__name__)
-                if _NEEDS[kind] == "supports_audio":
+                if leaf.needs == "supports_audio":
                     need = "audio-example and span queries need a model whose encoder has an audio tower (clap)"
                 else:
                     need = "image and video queries need a model whose encoder has an image tower (clip)"
-                raise AudioSepError(f"query {query.label!r}: the {name} query encoder cannot embed {kind} "
+                raise AudioSepError(f"query {query.label!r}: the {name} query encoder cannot embed {leaf.kind} "
                                     f"queries; {need}")
 
 
@@ -272,7 +423,7 @@ def audio_embedding(encoder, wav: torch.Tensor, sample_rate: int, what: str = "t
     return F.normalize(F.normalize(emb, dim=-1).mean(0), dim=-1)
 
 
-def _warn_if_short(loaded: Tuple[torch.Tensor, int], example: AudioExample) -> Tuple[torch.Tensor, int]:
+def _warn_if_short(loaded: Tuple[torch.Tensor, int], example: "AudioExample") -> Tuple[torch.Tensor, int]:
     """``loaded`` unchanged; a warning naming the example and its length when it is shorter than
     :data:`MIN_EXAMPLE_SECONDS` and not silent (silent examples are refused by
     :func:`audio_embedding`)."""
@@ -283,23 +434,6 @@ def _warn_if_short(loaded: Tuple[torch.Tensor, int], example: AudioExample) -> T
                     "embedding may not describe the sound; give a longer example",
                     example.describe(), seconds, MIN_EXAMPLE_SECONDS)
     return wav, rate
-
-
-def _image_embedding(encoder, query: Query) -> torch.Tensor:
-    if query.kind == "image":
-        return F.normalize(encoder.encode_image([query.image_source]).float()[0], dim=-1)
-    from .video import read_frames, video_duration
-
-    duration = video_duration(query.image_source)
-    if query.video_at is not None:
-        if query.video_at > duration:
-            raise AudioSepError(f"{query.image_source}: time {query.video_at:g} s is past the video's end "
-                                f"({duration:.2f} s)")
-        times = [query.video_at]
-    else:
-        times = [t + 0.5 for t in range(max(1, int(duration)))] if duration >= 1 else [duration / 2]
-    emb = encoder.encode_image(read_frames(query.image_source, times)).float()
-    return F.normalize(F.normalize(emb, dim=-1).mean(0), dim=-1)
 
 
 def embed_queries(encoder, queries: Sequence[Union[str, Query]], span_reader: Optional[SpanReader] = None,
@@ -318,153 +452,9 @@ def embed_queries(encoder, queries: Sequence[Union[str, Query]], span_reader: Op
     """
     queries = as_queries(queries)
     check_supported(queries, encoder)
-    texts = sorted({q.text_value for q in _leaves(queries) if q.kind == "text"})
+    texts = sorted({q.text_value for query in queries for q in query.leaves() if isinstance(q, TextQuery)})
     table: Dict[str, torch.Tensor] = {}
     if texts:
         table = dict(zip(texts, encoder.encode_text(texts).float().cpu()))
-
-    def one(query: Query, normalise: bool) -> torch.Tensor:
-        if query.kind == "text":
-            emb = table[query.text_value]
-            return F.normalize(emb, dim=-1) if normalise else emb
-        if query.kind == "embedding":
-            emb = query.vector
-            if dim is not None and emb.numel() != dim:
-                raise AudioSepError(f"query embedding of size {emb.numel()}, the model takes {dim}")
-            return F.normalize(emb, dim=-1) if normalise else emb
-        if query.kind == "audio":
-            embs = [audio_embedding(encoder, *_warn_if_short(ex.load(), ex), what=f"audio example {ex.describe()}")
-                    for ex in query.examples]
-            return F.normalize(torch.stack(embs).mean(0), dim=-1).cpu()
-        if query.kind == "span":
-            if span_reader is None:
-                raise AudioSepError(f"query {query.label!r}: a span query needs an input to take the span from")
-            wav, rate = span_reader(*query.span_seconds)
-            return audio_embedding(encoder, wav, rate, what=f"span {query.label}").cpu()
-        if query.kind in ("image", "video"):
-            return _image_embedding(encoder, query).cpu()
-        parts = torch.stack([one(p, True) for p in query.parts])
-        weights = torch.tensor(query.weights, dtype=parts.dtype)[:, None]
-        return F.normalize((weights * parts).sum(0) / weights.sum(), dim=-1)
-
-    return torch.stack([one(q, False).float().cpu() for q in queries])
-
-
-def _leaves(queries: Sequence[Query]):
-    for q in queries:
-        if q.kind == "mix":
-            yield from _leaves(q.parts)
-        else:
-            yield q
-
-
-# ---------------------------------------------------------------------- command-line forms
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*$")
-
-
-def parse_span(text: str) -> Tuple[float, float]:
-    """``"3.2-4.0"`` -> ``(3.2, 4.0)``."""
-    match = _SPAN.match(str(text))
-    if not match:
-        raise AudioSepError(f"span {text!r}: write START-END in seconds, e.g. 3.2-4.0")
-    start, end = float(match[1]), float(match[2])
-    if end <= start:
-        raise AudioSepError(f"span {text!r}: START must be < END")
-    return start, end
-
-
-def parse_audio_argument(text: str) -> Query:
-    """``FILE[@START-END]`` or ``FILE1,FILE2,...`` (a few-shot query) -> an audio query."""
-    examples = []
-    for item in str(text).split(","):
-        path, _, span = item.strip().partition("@")
-        if not path:
-            raise AudioSepError(f"--query-audio {text!r}: an empty file name")
-        start, end = parse_span(span) if span else (None, None)
-        if not Path(path).is_file():
-            raise AudioSepError(f"--query-audio: {path} not found")
-        examples.append(AudioExample(path, None, start, end))
-    return Query.audio(*examples)
-
-
-def parse_video_argument(text: str) -> Query:
-    """``FILE[@SECONDS]`` -> a video query (default: the middle frame)."""
-    path, _, at = str(text).rpartition("@") if "@" in str(text) else (str(text), "", "")
-    if not Path(path).is_file():
-        raise AudioSepError(f"--query-video: {path} not found")
-    if at:
-        try:
-            seconds = float(at)
-        except ValueError:
-            raise AudioSepError(f"--query-video {text!r}: write FILE@SECONDS") from None
-    else:
-        from .video import video_duration
-
-        seconds = video_duration(path) / 2
-    return Query.video(path, at=seconds)
-
-
-def load_queries_file(path: PathLike) -> List[Query]:
-    """Named, possibly combined queries from YAML::
-
-        dog: {text: "a dog barking", audio: [bark.wav], weights: [0.5, 0.5]}
-        siren: "an emergency siren"
-        bell: {audio: [bell1.wav, bell2.wav@0-2]}
-
-    Each entry's parts (``text``, ``audio``, ``image``, ``video``, ``span``) are combined with
-    ``weights`` (default equal). Relative file names are read from the YAML file's folder.
-
-    Raises:
-        AudioSepError: unreadable YAML (with the line), an entry with no part, an unknown key.
-    """
-    import yaml
-
-    path = Path(path)
-    try:
-        content = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise AudioSepError(f"cannot read the queries file {path}: {err}") from err
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise AudioSepError(f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
-    if not isinstance(content, dict) or not content:
-        raise AudioSepError(f"{path}: expected a mapping of query names to queries")
-    base = path.parent
-
-    def local(p: str) -> str:
-        return str(p) if Path(p).is_absolute() else str(base / p)
-
-    queries = []
-    for name, entry in content.items():
-        if isinstance(entry, str):
-            queries.append(Query.text(entry, name=str(name)))
-            continue
-        if not isinstance(entry, dict):
-            raise AudioSepError(f"{path}: query {name!r} must be a string or a mapping")
-        unknown = set(entry) - {"text", "audio", "image", "video", "span", "weights"}
-        if unknown:
-            raise AudioSepError(f"{path}: query {name!r} has unknown keys {sorted(unknown)}; "
-                                "use text, audio, image, video, span, weights")
-        parts = []
-        if entry.get("text"):
-            parts.append(Query.text(str(entry["text"])))
-        if entry.get("audio"):
-            files = entry["audio"] if isinstance(entry["audio"], list) else [entry["audio"]]
-            parts.append(parse_audio_argument(",".join(local(str(f)) for f in files)))
-        if entry.get("image"):
-            parts.append(Query.image(local(str(entry["image"]))))
-        if entry.get("video"):
-            parts.append(parse_video_argument(local(str(entry["video"]))))
-        if entry.get("span"):
-            parts.append(Query.span(*parse_span(str(entry["span"]))))
-        if not parts:
-            raise AudioSepError(f"{path}: query {name!r} has no text, audio, image, video or span")
-        weights = entry.get("weights")
-        if weights is not None and len(weights) != len(parts):
-            raise AudioSepError(f"{path}: query {name!r} has {len(parts)} parts but {len(weights)} weights")
-        if len(parts) == 1 and weights is None:
-            queries.append(dataclasses.replace(parts[0], name=str(name)))
-        else:
-            queries.append(Query.mix(parts, weights, name=str(name)))
-    return queries
+    ctx = _Embedding(encoder, table, span_reader, dim)
+    return torch.stack([q._embed(ctx, False).float().cpu() for q in queries])

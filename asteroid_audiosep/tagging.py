@@ -7,6 +7,7 @@ are computed once per (encoder, vocabulary) and cached on disk. :func:`auto_quer
 most likely labels of a whole file as text queries (``separate --auto K``: USS's "separate
 everything", with CLAP).
 """
+import contextlib
 import hashlib
 import json
 import logging
@@ -66,35 +67,27 @@ def _encoder_key(encoder) -> Optional[str]:
 
 
 def label_embeddings(encoder, labels: Sequence[str], cache_dir: Optional[PathLike] = None) -> torch.Tensor:
-    """``(L, D)`` normalised text embeddings of ``labels``, cached in ``cache_dir`` under a name
-    made of the encoder's spec and the vocabulary (written atomically; recomputed when absent
-    or unreadable)."""
+    """``(L, D)`` normalised text embeddings of ``labels``, cached in ``cache_dir`` (an
+    :class:`~asteroid_audiosep.embedding_cache.EmbeddingCache` keyed by the encoder's spec and
+    the vocabulary)."""
+    from .embedding_cache import EmbeddingCache
+
     labels = list(labels)
     spec = _encoder_key(encoder)
-    path = None
-    if spec is not None:
-        digest = hashlib.sha256((spec + "\n" + "\n".join(labels)).encode()).hexdigest()[:24]
-        path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"labels-{digest}.pt"
-        if path.is_file():
-            try:
-                data = torch.load(path, map_location="cpu", weights_only=True)
-                if data["labels"] == labels:
-                    return data["embeddings"]
-            except Exception as err:  # a damaged file is recomputed
-                log.warning("ignoring the label-embedding cache %s: %s", path, err)
-    from .progress import progress
 
-    chunks = [labels[i:i + 64] for i in range(0, len(labels), 64)]
-    emb = torch.cat([encoder.encode_text(c).float().cpu()
-                     for c in progress(chunks, desc="embedding labels", unit="batch", leave=False)])
-    emb = F.normalize(emb, dim=-1)
-    if path is not None:
-        from .fileio import atomic_write
+    def compute() -> dict:
+        from .progress import progress
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, mode=None) as tmp:
-            torch.save({"labels": labels, "embeddings": emb, "encoder": spec}, tmp)
-    return emb
+        chunks = [labels[i:i + 64] for i in range(0, len(labels), 64)]
+        emb = torch.cat([encoder.encode_text(c).float().cpu()
+                         for c in progress(chunks, desc="embedding labels", unit="batch", leave=False)])
+        return {"labels": labels, "embeddings": F.normalize(emb, dim=-1), "encoder": spec}
+
+    if spec is None:
+        return compute()["embeddings"]
+    digest = hashlib.sha256((spec + "\n" + "\n".join(labels)).encode()).hexdigest()[:24]
+    path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"labels-{digest}.pt"
+    return EmbeddingCache(path, [spec, labels]).get_or_compute(compute)["embeddings"]
 
 
 def _windows(length: int, sample_rate: int, window_seconds: float) -> List[Tuple[int, int]]:
@@ -105,9 +98,16 @@ def _windows(length: int, sample_rate: int, window_seconds: float) -> List[Tuple
     return spans
 
 
-def window_embeddings(encoder, wav: torch.Tensor, sample_rate: int, window_seconds: float = DEFAULT_WINDOW_SECONDS
+def window_embeddings(encoder, wav, sample_rate: Optional[int], window_seconds: float = DEFAULT_WINDOW_SECONDS
                       ) -> Tuple[List[Tuple[float, float]], torch.Tensor, torch.Tensor]:
-    """Audio embeddings of consecutive windows of a mono ``(time,)`` signal.
+    """Audio embeddings of consecutive windows of a recording, read one window at a time.
+
+    Args:
+        encoder: a query encoder with an audio tower.
+        wav: a mono ``(time,)`` signal at ``sample_rate``, or an audio file (the mean of its
+            channels, at its own rate; read window by window, never loaded whole).
+        sample_rate: the signal's rate (None for a file).
+        window_seconds: the window length.
 
     Returns:
         ``(spans, embeddings, heard)``: ``(start, end)`` seconds per window, ``(W, D)``
@@ -116,18 +116,35 @@ def window_embeddings(encoder, wav: torch.Tensor, sample_rate: int, window_secon
     """
     if window_seconds <= 0:
         raise AudioSepError(f"--window must be positive, got {window_seconds}")
-    wav = torch.as_tensor(wav, dtype=torch.float32).flatten()
-    if wav.numel() == 0:
-        raise AudioSepError("the recording is empty")
-    spans = _windows(wav.numel(), sample_rate, window_seconds)
-    heard = torch.tensor([float(wav[a:b].pow(2).mean().sqrt()) >= SILENCE_RMS for a, b in spans])
-    found = {i: F.normalize(encoder.encode_audio(wav[a:b][None], int(sample_rate)).float().cpu()[0], dim=-1)
-             for i, (a, b) in enumerate(spans) if heard[i]}
+    with _mono_reader(wav, sample_rate) as (read, length, sample_rate):
+        if length == 0:
+            raise AudioSepError("the recording is empty")
+        spans = _windows(length, sample_rate, window_seconds)
+        found, heard = {}, []
+        for i, (a, b) in enumerate(spans):
+            window = read(a, b)
+            heard.append(float(window.pow(2).mean().sqrt()) >= SILENCE_RMS)
+            if heard[-1]:
+                found[i] = F.normalize(encoder.encode_audio(window[None], int(sample_rate)).float().cpu()[0], dim=-1)
     dim = next(iter(found.values())).numel() if found else int(getattr(encoder, "embed_dim", 0) or 1)
     emb = torch.zeros(len(spans), dim)
     for i, e in found.items():
         emb[i] = e
-    return [(a / sample_rate, b / sample_rate) for a, b in spans], emb, heard
+    return [(a / sample_rate, b / sample_rate) for a, b in spans], emb, torch.tensor(heard)
+
+
+@contextlib.contextmanager
+def _mono_reader(wav, sample_rate: Optional[int]):
+    """``(read(a, b) -> mono (b - a,) tensor, length, rate)`` for a tensor or an audio file."""
+    if isinstance(wav, (str, os.PathLike)):
+        from .stream import AudioFileSignal
+
+        with AudioFileSignal(wav, 1) as signal:
+            yield (lambda a, b: signal.read(a, b).mean(0)), signal.frames, signal.rate
+        return
+    wav = torch.as_tensor(wav, dtype=torch.float32)
+    wav = wav.mean(0) if wav.dim() == 2 else wav.flatten()
+    yield (lambda a, b: wav[a:b]), wav.numel(), sample_rate
 
 
 @dataclass
@@ -145,10 +162,10 @@ def _top(scores: torch.Tensor, labels: Sequence[str], k: int) -> List[Tuple[str,
     return [(labels[int(i)], float(v)) for v, i in zip(values, index)]
 
 
-def tag_waveform(encoder, wav: torch.Tensor, sample_rate: int, labels: Sequence[str], label_emb: torch.Tensor,
+def tag_waveform(encoder, wav, sample_rate: Optional[int], labels: Sequence[str], label_emb: torch.Tensor,
                  top: int = DEFAULT_TOP, window_seconds: float = DEFAULT_WINDOW_SECONDS,
                  name: str = "") -> List[WindowTags]:
-    """The ``top`` labels of each window of a mono signal (see :func:`window_embeddings`)."""
+    """The ``top`` labels of each window of a mono signal or a file (see :func:`window_embeddings`)."""
     if top < 1:
         raise AudioSepError(f"--top must be >= 1, got {top}")
     spans, emb, heard = window_embeddings(encoder, wav, sample_rate, window_seconds)
@@ -173,8 +190,6 @@ def tag_files(encoder, files: Sequence[PathLike], labels: Optional[Sequence[str]
     Raises:
         AudioSepError: the encoder has no audio tower (naming it and what would work).
     """
-    from .audio import load_audio
-
     _check_audio_encoder(encoder)
     labels = list(labels) if labels is not None else load_labels()
     label_emb = label_embeddings(encoder, labels, cache_dir)
@@ -182,14 +197,13 @@ def tag_files(encoder, files: Sequence[PathLike], labels: Optional[Sequence[str]
     errors: Dict[str, str] = {}
     for path in files:
         try:
-            wav, rate = load_audio(path, mono=True)
-            tags += tag_waveform(encoder, wav[0], rate, labels, label_emb, top, window_seconds, name=str(path))
+            tags += tag_waveform(encoder, path, None, labels, label_emb, top, window_seconds, name=str(path))
         except AudioSepError as err:
             errors[str(path)] = str(err)
     return tags, errors
 
 
-def auto_queries(encoder, wav: torch.Tensor, sample_rate: int, k: int, min_score: Optional[float] = None,
+def auto_queries(encoder, wav, sample_rate: Optional[int], k: int, min_score: Optional[float] = None,
                  labels: Optional[Sequence[str]] = None, cache_dir: Optional[PathLike] = None) -> List[Query]:
     """The ``k`` most likely labels of a whole recording as text queries named after them
     (``separate --auto K [--min-score S]``).
@@ -200,8 +214,9 @@ def auto_queries(encoder, wav: torch.Tensor, sample_rate: int, k: int, min_score
 
     Args:
         encoder: a query encoder with an audio tower (CLAP).
-        wav: mono ``(time,)`` or ``(channels, time)`` audio.
-        sample_rate: its rate.
+        wav: mono ``(time,)`` or ``(channels, time)`` audio, or an audio file (streamed:
+            read one window at a time).
+        sample_rate: its rate (None for a file).
         k: how many labels.
         min_score: the lowest cosine score kept.
         labels: the vocabulary (default: AudioSet's 527 names).
@@ -213,9 +228,6 @@ def auto_queries(encoder, wav: torch.Tensor, sample_rate: int, k: int, min_score
     if k < 1:
         raise AudioSepError(f"--auto must be >= 1, got {k}")
     _check_audio_encoder(encoder)
-    wav = torch.as_tensor(wav, dtype=torch.float32)
-    if wav.dim() == 2:
-        wav = wav.mean(0)
     labels = list(labels) if labels is not None else load_labels()
     _, emb, heard = window_embeddings(encoder, wav, sample_rate)
     if not bool(heard.any()):
@@ -254,44 +266,3 @@ def write_tags(tags: Sequence[WindowTags], out: PathLike) -> Path:
     writer.writeheader()
     writer.writerows(tags_table(tags))
     return write_text_atomic(out, buf.getvalue())
-
-
-def _tag_command(args) -> int:
-    import sys
-
-    from .pretrained import load_model
-
-    if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
-        raise AudioSepError(f"-o {args.output}: write .csv or .json")
-    labels = load_labels(args.labels) if args.labels else None
-    encoder = load_model(args.model).query_encoder
-    tags, errors = tag_files(encoder, args.files, labels, args.top, args.window, args.cache_dir)
-    for t in tags:
-        shown = ", ".join(f"{label} {score:.3f}" for label, score in t.labels) or "(silent)"
-        print(f"{t.file} {t.start:7.2f}-{t.end:7.2f} s: {shown}")
-    for path, message in errors.items():
-        print(f"failed: {path}: {message}", file=sys.stderr)
-    if args.output:
-        print(f"wrote {write_tags(tags, args.output)}")
-    return 1 if errors else 0
-
-
-def add_tag_parser(subparsers) -> None:
-    """The ``tag`` sub-command (registered in :data:`asteroid_audiosep.cli.SUBCOMMANDS`)."""
-    p = subparsers.add_parser(
-        "tag", help="list the most likely sound labels of each window of audio files",
-        description="Zero-shot tagging with the model's CLAP encoder: each window's audio embedding is "
-        "compared with the text embeddings of a label vocabulary (AudioSet's 527 names by default). "
-        "Prints the top labels per window with their cosine scores. Exit status 1 when a file failed "
-        "(the others are tagged), 2 for errors that concern every file.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
-    p.add_argument("-m", "--model", default="audiosep-base",
-                   help="model package (.pth) or released model name; its encoder needs an audio tower "
-                   "(default: %(default)s)")
-    p.add_argument("--labels", metavar="FILE", help="label vocabulary, one label per line (default: AudioSet's 527)")
-    p.add_argument("--top", type=int, default=DEFAULT_TOP, help="labels per window (default: %(default)s)")
-    p.add_argument("--window", type=float, default=DEFAULT_WINDOW_SECONDS,
-                   help="window length in seconds (default: %(default)s, CLAP's)")
-    p.add_argument("-o", "--output", metavar="OUT", help="also write the tags to OUT.csv or OUT.json")
-    p.add_argument("--cache-dir", help="where label embeddings are cached (default: ~/.cache/asteroid_audiosep)")
-    p.set_defaults(func=_tag_command)

@@ -10,7 +10,7 @@ one call of a few minutes on one GPU (about 8 minutes, most of it the torch.comp
   path (goal <= 1e-4); then the SI-SDR of the bf16 and fp16 autocast outputs (the ``--half``
   path, :func:`~asteroid_audiosep.apply.separate_segment`) against fp32 (goal >= 40 dB).
 - ``inference``: seconds of input audio per second for 10 s, 1 min and 10 min inputs through
-  the chunked path (:class:`~asteroid_audiosep.apply.ChunkedSeparator`, what
+  the chunked path (:class:`~asteroid_audiosep.apply.ChunkRunner`, what
   ``separate_waveform`` and ``separate`` run) with 1 and 8 queries at once, in fp32, bf16 and
   fp16; peak GPU memory per run, and its ratio 10 min / 1 min (goal <= 1.1: chunking bounds it).
 - ``training``: steps/s, peak GPU memory and the share of the time the GPU waits for data at
@@ -44,7 +44,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,17 +62,17 @@ REFERENCE = Path(os.environ.get("AUDIOSEP_REFERENCE_DIR", REPO.parent / "shared"
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REDUCED_ARGS, conditions, reduced_model, stand_in_package  # noqa: E402
+from common import test_signal as _signal  # noqa: E402
+
+
+def test_signal(seconds: float, rate: int, seed: int = 0) -> torch.Tensor:
+    """(1, samples): the common test signal, mono."""
+    return _signal(seconds, rate, 1, seed)
+
 SECTIONS = ("parity", "inference", "training")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-#: A reduced model (the released STFT grid at 16 kHz, narrow layers) for the dry run.
-REDUCED_ARGS = dict(
-    sample_rate=16000,
-    n_fft=512,
-    hop_length=160,
-    channels=[8, 16, 16, 32],
-    bottleneck_channels=32,
-    pool_sizes=[[2, 2], [2, 2], [2, 2], [1, 2]],
-)
 #: Sizes of a real run and of the dry run.
 SIZES = {
     "full": dict(
@@ -137,45 +136,13 @@ def si_sdr_db(ref: torch.Tensor, est: torch.Tensor) -> float:
     return float(si_sdr(ref.double().flatten(), est.double().flatten()))
 
 
-def test_signal(seconds: float, rate: int, seed: int = 0) -> torch.Tensor:
-    """(1, samples): noise with an amplitude envelope plus a gated tone."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(int(seconds * rate)) / rate
-    tone = 0.2 * torch.sin(2 * math.pi * 440 * t) * (torch.sin(2 * math.pi * 0.5 * t) > 0)
-    return (0.1 * torch.randn(t.numel(), generator=g) * (1 + torch.sin(0.3 * t)) + tone)[None]
-
-
-def conditions(count: int, dim: int, seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.nn.functional.normalize(torch.randn(count, dim, generator=g), dim=-1)
-
-
-def stand_in_package(workdir: Path) -> Path:
-    """The stand-in released checkpoint (reference script), converted to a model package."""
-    from asteroid_audiosep.official import convert_official
-
-    script = REFERENCE / "official_checkpoint.py"
-    if not script.is_file():
-        raise FileNotFoundError(
-            f"{script} not found: set AUDIOSEP_REFERENCE_DIR to the reference material"
-        )
-    ckpt, package = workdir / "official.ckpt", workdir / "official.pth"
-    if not package.is_file():
-        subprocess.run([sys.executable, str(script), str(ckpt)], check=True, capture_output=True)
-        convert_official(ckpt, package)
-        ckpt.unlink()
-    return package
-
-
 def build_model(kind: str, workdir: Path, device: torch.device):
     """The released architecture with the stand-in weights, or the reduced model (seeded)."""
     from asteroid_audiosep import AudioSep
-    from asteroid_audiosep.models import RELEASED_ARGS
 
     if kind == "released":
         return AudioSep.from_pretrained(str(stand_in_package(workdir))).eval().to(device)
-    torch.manual_seed(0)
-    return AudioSep(**{**RELEASED_ARGS, **REDUCED_ARGS}).eval().to(device)
+    return reduced_model().to(device)
 
 
 class Results:
@@ -248,10 +215,10 @@ def parity_section(res: Results, sizes: dict, device: torch.device, workdir: Pat
 def chunked_run(model, wav: torch.Tensor, conds: torch.Tensor, dtype) -> torch.Tensor:
     """The chunked path of ``separate_waveform`` with an explicit autocast dtype (so that the
     half-precision path also runs on the CPU, where the public API falls back to fp32)."""
-    from asteroid_audiosep.apply import ChunkedSeparator
+    from asteroid_audiosep.apply import ChunkRunner
     from asteroid_audiosep.stream import TensorSignal
 
-    separator = ChunkedSeparator(model, conds, autocast_dtype=dtype)
+    separator = ChunkRunner(model, conds, autocast_dtype=dtype)
     signal = TensorSignal(wav, int(model.sample_rate), int(model.sample_rate))
     return torch.cat([block.targets for block in separator.run(signal)], dim=-1)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Inference benchmarks: CPU speed against matmul throughput, memory on long files, seams, GPU.
+"""Inference benchmarks: CPU speed against matmul throughput, memory on long files (plain and --auto), seams.
 
 Prints figures and asserts nothing. Every measurement runs in its own subprocess, so that one
 variant's allocator state or compiled code does not leak into another's figure.
@@ -14,8 +14,10 @@ variant's allocator state or compiled code does not leak into another's figure.
   the opt-in ``torch.compile`` of the reference and of the fused path (inductor, freezing).
 - Memory: peak RSS of ``asteroid_audiosep.separate`` on a 1-minute and a 60-minute file.
 - Seams: SNR between chunked and whole-clip output on a 30 s file (released architecture).
-- GPU: seconds of audio per second in fp32, bf16 and fp16, and the SI-SDR of bf16/fp16 output
-  against fp32 output (when a GPU is available).
+- Auto: peak RSS of ``Separator.separate_files(auto=2)`` (``separate --auto 2``: each file tagged
+  window by window, then separated for its two labels) against plain ``separate`` with two text
+  queries on the same 60-minute file, reduced model and a stand-in encoder with an audio tower;
+  prints the ratio (the goal: within 1.1x). GPU figures: ``benchmarks/bench_gpu.py``.
 - User level: ``separate_waveform`` against one plain forward of the same clip (the network's
   own work), side by side in one process, for 2, 5, 10, 10.5, 20, 30 s and 3 min, with the
   output's SNR against the whole-clip forward; and ``asteroid-audiosep separate`` on a folder of
@@ -40,41 +42,44 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("AUDIOSEP_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    REDUCED_ARGS,
+    REPO,
+    band_encoder,
+    stand_in_package,
+    test_signal,  # noqa: E402
+    write_noise_file,
+)
+from common import conditions as _conditions  # noqa: E402
+
 RATE = 32000
-#: A reduced model for the hour-long memory run: the released STFT, rate and pooling grid, with
-#: narrower layers (about 1/16 of the FLOPs).
-REDUCED = dict(channels=[8, 16, 16, 32, 32, 32], bottleneck_channels=32)
 
 
 # ---------------------------------------------------------------------------- workers
 def _model(weights: str, reduced: bool = False):
-    import torch
+    from common import reduced_model
 
     from asteroid_audiosep import AudioSep
+
+    if reduced:
+        return reduced_model()
+    if weights:
+        return AudioSep.from_pretrained(weights).eval()
+    import torch
+
     from asteroid_audiosep.models import RELEASED_ARGS
 
-    if weights and not reduced:
-        return AudioSep.from_pretrained(weights).eval()
     torch.manual_seed(0)
-    return AudioSep(**{**RELEASED_ARGS, **(REDUCED if reduced else {})}).eval()
+    return AudioSep(**RELEASED_ARGS).eval()
 
 
 def _clip(seconds: float, channels: int = 1, seed: int = 0):
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(int(seconds * RATE)) / RATE
-    tone = 0.2 * torch.sin(2 * math.pi * 440 * t) * (torch.sin(2 * math.pi * 0.5 * t) > 0)
-    return 0.1 * torch.randn(channels, t.numel(), generator=g) * (1 + torch.sin(0.3 * t)) + tone
+    return test_signal(seconds, RATE, channels, seed)
 
 
 def _condition():
-    import torch
-
-    g = torch.Generator().manual_seed(1)
-    return torch.nn.functional.normalize(torch.randn(1, 512, generator=g), dim=-1)
+    return _conditions(1, 512)
 
 
 def _matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -203,32 +208,23 @@ def worker_seams(args) -> dict:
     }
 
 
-def worker_gpu(args) -> dict:
-    import torch
+def worker_auto(args) -> dict:
+    """Peak RSS of one separation of a long file: ``--auto 2``, or plain with two text queries."""
+    from asteroid_audiosep import Separator
 
-    if not torch.cuda.is_available():
-        return {"available": False}
-    from asteroid_audiosep.api import separate_waveform
-
-    model = _model(args.weights).cuda()
-    wav, cond = _clip(args.seconds, seed=2), _condition()
-    results = {"available": True, "device": torch.cuda.get_device_name()}
-    outputs = {}
-    for name, half in [("fp32", False), ("bf16", "bf16"), ("fp16", "fp16")]:
-        separate_waveform(model, wav[:, : 10 * RATE], RATE, ["q"], condition=cond, half=half)
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        outputs[name] = separate_waveform(model, wav, RATE, ["q"], condition=cond, half=half)[0]
-        torch.cuda.synchronize()
-        results[f"{name}_x_realtime"] = args.seconds / (time.perf_counter() - t0)
-    ref = outputs["fp32"].double()
-    for name in ("bf16", "fp16"):
-        est = outputs[name].double()
-        eps = torch.finfo(torch.float32).eps
-        a = (eps + (ref * est).sum()) / ((ref * ref).sum() + eps)
-        si = 10 * torch.log10((eps + (a * ref).pow(2).sum()) / (eps + (est - a * ref).pow(2).sum()))
-        results[f"{name}_si_sdr_vs_fp32_db"] = si.item()
-    return results
+    model = _model("", reduced=True)
+    model.set_query_encoder(band_encoder(model.condition_dim), update_spec=False)
+    separator = Separator(model, "cpu", progress=False)
+    t0 = time.perf_counter()
+    if args.variant == "auto":
+        report = separator.separate_files(args.input, [], args.output, overwrite=True, auto=2,
+                                          labels=["tone", "noise", "hum", "speech"])
+    else:
+        report = separator.separate_files(args.input, ["tone", "noise"], args.output, overwrite=True)
+    error = None if report.ok else report.failed[0].error
+    return {"ok": report.ok, "seconds": time.perf_counter() - t0, "error": error,
+            "outputs": sum(len(f.outputs) for f in report.files),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def worker_user_clip(args) -> dict:
@@ -315,12 +311,12 @@ def worker_user_folder(args) -> dict:
 
 WORKERS = {
     "user_clip": worker_user_clip,
+    "auto": worker_auto,
     "user_folder": worker_user_folder,
     "flops": worker_flops,
     "speed": worker_speed,
     "memory": worker_memory,
     "seams": worker_seams,
-    "gpu": worker_gpu,
 }
 
 
@@ -340,36 +336,9 @@ def run_worker(name: str, env: dict = None, timeout: float = 3600, **kwargs) -> 
 
 
 def stand_in_weights(workdir: Path) -> str:
-    """The stand-in released checkpoint, converted, when the reference material is available."""
-    script = REFERENCE / "official_checkpoint.py"
-    if not script.is_file():
-        return ""
-    ckpt, package = workdir / "official.ckpt", workdir / "official.pth"
-    if not package.is_file():
-        subprocess.run([sys.executable, str(script), str(ckpt)], check=True, capture_output=True)
-        sys.path.insert(0, str(REPO))
-        from asteroid_audiosep.official import convert_official
-
-        convert_official(ckpt, package)
-    return str(package)
-
-
-def write_noise_file(path: Path, minutes: float) -> None:
-    """A long 32 kHz mono 16-bit file, written block by block."""
-    import numpy as np
-    import soundfile as sf
-
-    if path.is_file():
-        return
-    rng = np.random.default_rng(0)
-    total, block = int(minutes * 60 * RATE), 60 * RATE
-    with sf.SoundFile(path, "w", samplerate=RATE, channels=1, subtype="PCM_16") as f:
-        for start in range(0, total, block):
-            n = min(block, total - start)
-            t = (start + np.arange(n)) / RATE
-            f.write(
-                (0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * 440 * t)).astype("float32")
-            )
+    """The stand-in released package when the reference material is available, else ``""``."""
+    package = stand_in_package(workdir, required=False)
+    return str(package) if package else ""
 
 
 def main_driver(args) -> None:
@@ -391,8 +360,8 @@ def main_driver(args) -> None:
         memory_section(args, workdir, weights)
     if "seams" in args.sections:
         seams_section(args, weights)
-    if "gpu" in args.sections:
-        gpu_section(weights)
+    if "auto" in args.sections:
+        auto_section(args, workdir)
     if "user" in args.sections:
         user_section(args, workdir, weights)
 
@@ -488,7 +457,7 @@ def memory_section(args, workdir: Path, weights: str) -> None:
             )
     print(
         "(reduced model: the released STFT, rate and pooling grid, "
-        f"channels {REDUCED['channels']})\n"
+        f"channels {REDUCED_ARGS['channels']})\n"
     )
 
 
@@ -506,21 +475,21 @@ def seams_section(args, weights: str) -> None:
         )
 
 
-def gpu_section(weights: str) -> None:
-    res = run_worker("gpu", weights=weights, seconds=60)
-    if "error" in res:
-        print(f"== GPU: failed: {res['error']}")
-    elif not res["available"]:
-        print("== GPU: no GPU available (torch.cuda.is_available() is False); GPU figures skipped")
-    else:
-        print(f"== GPU ({res['device']}), 60 s clip, seconds of audio per second:")
-        for name in ("fp32", "bf16", "fp16"):
-            extra = (
-                f", SI-SDR vs fp32 {res[f'{name}_si_sdr_vs_fp32_db']:.1f} dB"
-                if name != "fp32"
-                else ""
-            )
-            print(f"  {name}: {res[f'{name}_x_realtime']:.1f}x real time{extra}")
+def auto_section(args, workdir: Path) -> None:
+    minutes = max(args.minutes)
+    path = workdir / f"noise_{minutes:g}min.wav"
+    write_noise_file(path, minutes, RATE)
+    print(f"== Peak RSS, separate --auto 2 vs plain separate (2 text queries), {minutes:g} min file, reduced model:")
+    peaks = {}
+    for variant in ("plain", "auto"):
+        res = run_worker("auto", input=path, output=workdir / f"auto_{variant}", variant=variant)
+        if "error" in res and not res.get("ok"):
+            print(f"  {variant}: failed: {res['error']}")
+            return
+        peaks[variant] = res["peak_rss_mb"]
+        print(f"  {variant:5s}: peak RSS {res['peak_rss_mb']:6.0f} MB, {res['outputs']} outputs, "
+              f"{res['seconds']:.1f} s", flush=True)
+    print(f"  ratio auto / plain: {peaks['auto'] / peaks['plain']:.3f} (goal: <= 1.1)\n")
 
 
 def write_folder(folder: Path, files: int = 40, seconds: float = 10.0, rate: int = 44100) -> None:
@@ -576,7 +545,7 @@ def user_section(args, workdir: Path, weights: str) -> None:
         return
     print(
         f"folder of {res['files']} x 10 s 44.1 kHz stereo FLAC, "
-        f"{'reduced model (channels ' + str(REDUCED['channels']) + ')' if reduced else 'released architecture'}: "
+        f"{'reduced model (channels ' + str(REDUCED_ARGS['channels']) + ')' if reduced else 'released architecture'}: "
         f"asteroid-audiosep separate {res['cli']:.1f} s wall "
         f"(of which {res['startup']:.1f} s starting Python and importing torch), summed plain "
         f"forwards {res['plain']:.1f} s: ratio {res['cli'] / res['plain']:.3f} "
@@ -612,8 +581,8 @@ def parse_args(argv=None):
     p.add_argument(
         "--sections",
         nargs="+",
-        default=["speed", "memory", "seams", "gpu", "user"],
-        choices=["speed", "memory", "seams", "gpu", "user"],
+        default=["speed", "memory", "seams", "auto", "user"],
+        choices=["speed", "memory", "seams", "auto", "user"],
         help="what to measure (default: everything)",
     )
     p.add_argument("--folder-model", choices=["released", "reduced"], default="released",

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import sys
 import time
 from typing import Dict, List
 
@@ -40,9 +41,8 @@ from asteroid_audiosep.engine import AudioSepSystem, make_optimizer  # noqa: E40
 from asteroid_audiosep.losses import l1_waveform_loss  # noqa: E402
 from asteroid_audiosep.models import RELEASED_ARGS, AudioSep  # noqa: E402
 
-#: The reduced model of the CPU section (16 kHz, n_fft 256, a 4-level ResUNet of 8-32 channels).
-REDUCED_ARGS = dict(sample_rate=16000, n_fft=256, hop_length=128, channels=[8, 16, 32, 32], bottleneck_channels=32,
-                    pool_sizes=[[2, 2], [2, 2], [2, 2], [1, 2]])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REDUCED_ARGS  # noqa: E402  (the reduced model of the CPU section)
 
 
 class TimedQueries:
@@ -156,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     sentence = build_query_encoder("sentence")
-    compare("CPU, reduced model (n_fft 256, channels 8-16-32-32), sentence encoder", REDUCED_ARGS, sentence,
+    compare("CPU, reduced model (n_fft 512, channels 8-16-16-32), sentence encoder", REDUCED_ARGS, sentence,
             args.batch, args.seconds, args.steps, args.warmup, "cpu")
     print("\nGPU, released architecture, batch 12 x 5 s:")
     if not torch.cuda.is_available():

@@ -8,7 +8,8 @@ from helpers import BandEncoder, TextOnly
 
 from asteroid_audiosep import AudioSepError, Query
 from asteroid_audiosep.audio import resample
-from asteroid_audiosep.queries import embed_queries, load_queries_file, parse_audio_argument, parse_span
+from asteroid_audiosep.queries import embed_queries
+from asteroid_audiosep.query_files import load_queries_file, parse_audio_argument, parse_span
 
 
 def chirp(seconds, rate, f0=300.0, f1=3000.0, seed=0):

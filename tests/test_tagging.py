@@ -104,3 +104,24 @@ def test_separate_auto_writes_outputs_named_after_the_two_labels(tmp_path, capsy
     assert not report.ok and "audio" in str(report.failed[0].error)
     assert main(["separate", "--auto", "0", "-m", "x.pth", str(tmp_path / "mix.wav")]) == 2
     assert "--auto must be >= 1" in capsys.readouterr().err
+
+
+def test_a_file_is_tagged_window_by_window_as_its_waveform(tmp_path, monkeypatch):
+    """--auto streams a file (10 s windows read one at a time) and finds what the whole waveform gives."""
+    import soundfile
+
+    from asteroid_audiosep.tagging import window_embeddings
+
+    stereo = np.stack([tone(1000, 25, RATE) + tone(250, 25, RATE, 0.3), tone(2000, 25, RATE, 0.2)], axis=1)
+    sf.write(tmp_path / "long.wav", stereo, RATE, subtype="FLOAT")
+    reads = []
+    read = soundfile.SoundFile.read
+    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, n=-1, **k: reads.append(n) or read(self, n, **k))
+    spans, streamed, heard = window_embeddings(ToneEncoder(), tmp_path / "long.wav", None)
+    assert spans == [(0.0, 10.0), (10.0, 20.0), (20.0, 25.0)] and max(reads) == 10 * RATE  # never the whole file
+    _, whole, _ = window_embeddings(ToneEncoder(), torch.from_numpy(stereo.T.copy()), RATE)
+    assert torch.allclose(streamed, whole, atol=1e-6) and bool(heard.all())
+    from_file = auto_queries(ToneEncoder(), tmp_path / "long.wav", None, 2, labels=LABELS, cache_dir=tmp_path)
+    from_wave = auto_queries(ToneEncoder(), torch.from_numpy(stereo.T.copy()), RATE, 2, labels=LABELS,
+                             cache_dir=tmp_path)
+    assert [q.label for q in from_file] == [q.label for q in from_wave] == ["beep", "low hum"]

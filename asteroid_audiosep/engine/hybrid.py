@@ -13,8 +13,6 @@ standardisation.
   the model, makes their small differences readable by the separator. Asked for by
   ``standardize: true`` in ``model.query_encoder``; real CLAP weights do not need it.
 """
-import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -22,53 +20,45 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..errors import AudioSepError
-from ..fileio import atomic_write
 
 logger = logging.getLogger("train")
 
 CLIP_CACHE_FILE = "clip_embeddings.pt"
 
 
-def _key(spec: dict, paths: Sequence[str]) -> str:
-    return hashlib.sha256(json.dumps([spec, list(paths)], sort_keys=True, default=str).encode()).hexdigest()
-
-
 def clip_embedding_cache(encoder_spec: dict, paths: Sequence[str], exp_dir: Path, write: bool,
                          encoder=None) -> torch.Tensor:
     """``(len(paths), D)`` audio embeddings of whole clips, from ``exp_dir/clip_embeddings.pt``
     when it was made by the same encoder spec for the same clips, else computed (and saved by
-    rank 0, atomically).
+    rank 0, atomically; see :class:`~asteroid_audiosep.embedding_cache.EmbeddingCache`).
 
     Raises:
         AudioSepError: the encoder has no audio tower, or a clip is unreadable/silent.
     """
-    from ..audio import load_audio
-    from ..encoders import build_query_encoder
-    from ..progress import progress
-    from ..queries import audio_embedding
+    from ..embedding_cache import EmbeddingCache
 
-    path, key = Path(exp_dir) / CLIP_CACHE_FILE, _key(encoder_spec, paths)
-    if path.is_file():
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-            if data.get("key") == key:
-                logger.info("clip embeddings: %d clips from %s", len(paths), path)
-                return data["embeddings"]
-        except Exception as err:  # a damaged file is recomputed
-            logger.warning("ignoring the clip-embedding cache %s: %s", path, err)
-    encoder = encoder or build_query_encoder(encoder_spec)
-    if not encoder.supports_audio:
-        raise AudioSepError(f"hybrid training needs audio embeddings; the {encoder.name} encoder has no audio "
-                            "tower: use a clap encoder, or training.use_text_ratio: 1.0")
-    embeddings = []
-    for clip in progress(list(paths), desc="embedding training clips", unit="clip"):
-        wav, rate = load_audio(clip, mono=True)
-        embeddings.append(audio_embedding(encoder, wav[0], rate, what=f"training clip {clip}"))
-    table = torch.stack(embeddings).float()
-    if write:
-        with atomic_write(path, mode=None) as tmp:
-            torch.save({"key": key, "source": encoder_spec, "paths": list(paths), "embeddings": table}, tmp)
-    return table
+    def compute() -> dict:
+        from ..audio import load_audio
+        from ..encoders import build_query_encoder
+        from ..progress import progress
+        from ..queries import audio_embedding
+
+        tower = encoder or build_query_encoder(encoder_spec)
+        if not tower.supports_audio:
+            raise AudioSepError(f"hybrid training needs audio embeddings; the {tower.name} encoder has no audio "
+                                "tower: use a clap encoder, or training.use_text_ratio: 1.0")
+        embeddings = []
+        for clip in progress(list(paths), desc="embedding training clips", unit="clip"):
+            wav, rate = load_audio(clip, mono=True)
+            embeddings.append(audio_embedding(tower, wav[0], rate, what=f"training clip {clip}"))
+        return {"source": encoder_spec, "paths": list(paths), "embeddings": torch.stack(embeddings).float()}
+
+    cache = EmbeddingCache(Path(exp_dir) / CLIP_CACHE_FILE, [encoder_spec, list(paths)])
+    content = cache.load()
+    if content is not None:
+        logger.info("clip embeddings: %d clips from %s", len(paths), cache.path)
+        return content["embeddings"]
+    return cache.get_or_compute(compute, write)["embeddings"]
 
 
 def standardization(text: torch.Tensor, audio: torch.Tensor) -> Dict[str, List[float]]:

@@ -14,7 +14,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..errors import AudioSepError
-from ..fileio import atomic_write
 from ..progress import progress
 
 logger = logging.getLogger("train")
@@ -73,18 +72,13 @@ def build_picture_table(encoder_spec: dict, sources: Sequence[Optional[str]], ex
         AudioSepError: an unreadable video or image (with ``skip_missing`` such a clip is
             queried by text instead, with one counted warning).
     """
+    from ..embedding_cache import EmbeddingCache
     from ..encoders import build_query_encoder
     from ..queries import embed_queries
 
-    path = Path(exp_dir) / PICTURE_CACHE_FILE
-    cached: Dict[str, torch.Tensor] = {}
-    if path.is_file():
-        try:
-            content = torch.load(path, map_location="cpu", weights_only=False)
-            if content.get("source") == encoder_spec:
-                cached = dict(content["embeddings"])
-        except Exception as err:  # a damaged file is recomputed
-            logger.warning("ignoring the picture cache %s: %s", path, err)
+    cache = EmbeddingCache(Path(exp_dir) / PICTURE_CACHE_FILE, encoder_spec)
+    path = cache.path
+    cached: Dict[str, torch.Tensor] = dict((cache.load() or {}).get("embeddings", {}))
     keys: List[Optional[str]] = []
     queries: Dict[str, Any] = {}
     failed: List[str] = []
@@ -112,8 +106,7 @@ def build_picture_table(encoder_spec: dict, sources: Sequence[Optional[str]], ex
                 failed.append(key)
         logger.info("picture embeddings: %d clips embedded in %.1f s", len(cached), time.perf_counter() - start)
         if write:
-            with atomic_write(path, mode=None) as tmp:
-                torch.save({"source": encoder_spec, "embeddings": cached}, tmp)
+            cache.save({"source": encoder_spec, "embeddings": cached})
     else:
         logger.info("picture embeddings: %d clips from %s", sum(k is not None for k in keys), path)
     if failed:

@@ -16,11 +16,6 @@ logger = logging.getLogger("train")
 CACHE_FILE = "query_embeddings.pt"
 
 
-def spec_matches(source: Optional[dict], wanted: dict) -> bool:
-    """Whether an encoder spec (full, as stored) agrees with every key of a config spec."""
-    return isinstance(source, dict) and all(source.get(k) == v for k, v in wanted.items())
-
-
 def load_initial_model(init_from: str, exp_dir: Path, sample_rate: int, wait_seconds: float = 600.0,
                        trust: bool = False) -> AudioSep:
     """The model to fine-tune: anything :func:`asteroid_audiosep.pretrained.package_path`
@@ -65,31 +60,30 @@ def load_initial_model(init_from: str, exp_dir: Path, sample_rate: int, wait_sec
 
 
 def build_query_cache(encoder_spec: dict, texts: List[str], exp_dir: Path, batch_size: int, write: bool):
-    """The caption embedding cache: ``exp_dir/query_embeddings.pt`` when it matches the encoder
-    and covers ``texts``, otherwise computed once (batched) and saved (by rank 0 only).
+    """The caption embedding cache: ``exp_dir/query_embeddings.pt`` when it was made with the
+    encoder of the config and covers ``texts``, otherwise computed once (batched) and saved (by
+    rank 0 only). The file is also an embedding table (``--query-embeddings``).
 
     Returns:
         ``(cache, full_encoder_spec)``.
     """
+    from ..embedding_cache import EmbeddingCache
     from ..encoders import PrecomputedQueryEncoder, build_query_encoder
 
-    path = exp_dir / CACHE_FILE
-    if path.is_file():
-        try:
-            cache = PrecomputedQueryEncoder(path=path)
-        except Exception as err:  # a foreign or damaged file is recomputed
-            logger.warning("ignoring the embedding cache %s: %s", path, err)
-        else:
-            if spec_matches(cache.source, encoder_spec) and all(t in cache for t in texts):
-                logger.info("query embeddings: %d texts from %s", len(cache), path)
-                return cache, dict(cache.source)
+    cache = EmbeddingCache(exp_dir / CACHE_FILE, encoder_spec)
+    content = cache.load()
+    if content is not None and set(texts) <= set(content["texts"]):
+        logger.info("query embeddings: %d texts from %s", len(content["texts"]), cache.path)
+        return PrecomputedQueryEncoder(path=cache.path), dict(content["source"])
     encoder = build_query_encoder(encoder_spec)
     start = time.perf_counter()
-    cache = PrecomputedQueryEncoder.from_encoder(encoder, texts, batch_size=batch_size, progress=write)
-    logger.info("query embeddings: %d texts embedded in %.1f s", len(cache), time.perf_counter() - start)
+    table = PrecomputedQueryEncoder.from_encoder(encoder, texts, batch_size=batch_size, progress=write)
+    logger.info("query embeddings: %d texts embedded in %.1f s", len(table), time.perf_counter() - start)
     if write:
-        cache.save(path)
-    return cache, encoder.spec()
+        cache.save({"texts": sorted(table.index, key=table.index.get), "embeddings": table.embeddings.cpu(),
+                    "source": table.source})
+        table.path = str(cache.path)
+    return table, encoder.spec()
 
 
 def build_model(

@@ -196,11 +196,8 @@ class AudioSepSystem(System):
     # ------------------------------------------------------------------ training
     @staticmethod
     def _unpack_train(batch) -> Tuple[torch.Tensor, List[str], Optional[int], Optional[torch.Tensor]]:
-        if isinstance(batch, dict):
-            segments, captions = batch["waveform"], batch["caption"]
-            positions, clips = batch.get("position"), batch.get("index")
-        else:
-            segments, captions, positions, clips = batch[0], batch[1], None, None
+        segments, captions = batch["waveform"], batch["caption"]
+        positions, clips = batch.get("position"), batch.get("index")
         if segments.dim() == 2:
             segments = segments.unsqueeze(1)
         if isinstance(captions, str) or len(captions) != segments.shape[0]:
@@ -229,7 +226,7 @@ class AudioSepSystem(System):
 
     def training_step(self, batch, batch_nb):
         loss = self.common_step(batch, batch_nb, train=True)
-        batch_size = len(batch["caption"]) if isinstance(batch, dict) else len(batch[1])
+        batch_size = len(batch["caption"])
         self.log("loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=True, batch_size=batch_size)
         return loss
 

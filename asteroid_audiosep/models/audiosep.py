@@ -11,21 +11,25 @@ from ..errors import AudioSepError
 from ..masknn import ResUNet30
 from ..version import __version__
 
-#: Constructor arguments of the released AudioSep separator (audiosep_base_4M_steps.ckpt).
-RELEASED_ARGS = dict(
-    sample_rate=32000,
-    n_fft=2048,
-    hop_length=320,
-    in_channels=1,
-    channels=[32, 64, 128, 256, 384, 384],
-    bottleneck_channels=384,
-    pool_sizes=[[2, 2], [2, 2], [2, 2], [2, 2], [2, 2], [1, 2]],
-    condition_dim=512,
-    film_mode="beta",
-    film_hidden_dim=None,
-    bn_momentum=0.01,
-    negative_slope=0.01,
-)
+
+def _released_args() -> dict:
+    """The released architecture, read from the one place it is written: the ``model`` section of
+    ``resources/train_defaults.yaml`` (training's defaults), at its ``data.sample_rate``, with
+    CLAP's 512-d conditions (the section leaves ``condition_dim`` to the query encoder)."""
+    import yaml
+
+    from ..resources import TRAIN_DEFAULTS
+
+    conf = yaml.safe_load(TRAIN_DEFAULTS.read_text(encoding="utf-8"))
+    args = {k: v for k, v in conf["model"].items() if k != "query_encoder"}
+    args.update(sample_rate=conf["data"]["sample_rate"], condition_dim=512)
+    return args
+
+
+#: Constructor arguments of the released AudioSep separator (audiosep_base_4M_steps.ckpt); the
+#: constructor's defaults.
+RELEASED_ARGS = _released_args()
+_R = RELEASED_ARGS
 
 
 def _plain(value):
@@ -72,40 +76,26 @@ class AudioSep(BaseModel):
 
     def __init__(
         self,
-        sample_rate: int = 32000,
-        n_fft: int = 2048,
-        hop_length: int = 320,
-        in_channels: int = 1,
-        channels: Sequence[int] = (32, 64, 128, 256, 384, 384),
-        bottleneck_channels: int = 384,
-        pool_sizes: Sequence[Sequence[int]] = ((2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (1, 2)),
-        condition_dim: int = 512,
-        film_mode: str = "beta",
-        film_hidden_dim: Optional[int] = None,
-        bn_momentum: float = 0.01,
-        negative_slope: float = 0.01,
+        sample_rate: int = _R["sample_rate"],
+        n_fft: int = _R["n_fft"],
+        hop_length: int = _R["hop_length"],
+        in_channels: int = _R["in_channels"],
+        channels: Sequence[int] = tuple(_R["channels"]),
+        bottleneck_channels: int = _R["bottleneck_channels"],
+        pool_sizes: Sequence[Sequence[int]] = tuple(map(tuple, _R["pool_sizes"])),
+        condition_dim: int = _R["condition_dim"],
+        film_mode: str = _R["film_mode"],
+        film_hidden_dim: Optional[int] = _R["film_hidden_dim"],
+        bn_momentum: float = _R["bn_momentum"],
+        negative_slope: float = _R["negative_slope"],
         query_encoder: Optional[dict] = None,
     ):
+        args = {k: v for k, v in locals().items() if k in RELEASED_ARGS}  # what get_model_args returns
         super().__init__(sample_rate=sample_rate, in_channels=in_channels)
         self.n_fft = int(n_fft)
         self.hop_length = int(hop_length)
         self.condition_dim = int(condition_dim)
-        self._args = _plain(
-            dict(
-                sample_rate=sample_rate,
-                n_fft=n_fft,
-                hop_length=hop_length,
-                in_channels=in_channels,
-                channels=channels,
-                bottleneck_channels=bottleneck_channels,
-                pool_sizes=pool_sizes,
-                condition_dim=condition_dim,
-                film_mode=film_mode,
-                film_hidden_dim=film_hidden_dim,
-                bn_momentum=bn_momentum,
-                negative_slope=negative_slope,
-            )
-        )
+        self._args = _plain(args)
         self.separator = ResUNet30(
             freq_bins=self.n_fft // 2 + 1,
             in_channels=in_channels,
@@ -168,6 +158,32 @@ class AudioSep(BaseModel):
         return out
 
     # ------------------------------------------------------------------ signal path
+    def fold_channels(self, wav: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, time) -> the network's items (items, in_channels, time).
+
+        A mono model takes each channel as one item (``batch * channels`` items, batch-major);
+        a multichannel model takes inputs with exactly its channels.
+
+        Raises:
+            AudioSepError: the channels do not suit the model.
+        """
+        b, c, t = wav.shape
+        self.check_channels(c)
+        return wav.reshape(b * c, 1, t) if self.in_channels == 1 else wav
+
+    def check_channels(self, channels: int) -> None:
+        """Raise :class:`AudioSepError` unless audio of ``channels`` channels suits the model."""
+        if self.in_channels != 1 and channels != self.in_channels:
+            raise AudioSepError(f"the model takes {self.in_channels} channels; the audio has {channels}")
+
+    def pad_short(self, wav: torch.Tensor) -> torch.Tensor:
+        """Zero-pad inputs shorter than half an STFT window plus one sample (centered frames use
+        reflect padding, which needs that many); longer inputs are returned as they are."""
+        minimum = self.n_fft // 2 + 1
+        if wav.shape[-1] < minimum:
+            wav = torch.nn.functional.pad(wav, (0, minimum - wav.shape[-1]))
+        return wav
+
     def _check_inputs(self, wav: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         if not isinstance(wav, torch.Tensor):
             raise AudioSepError(f"wav must be a torch.Tensor, got {type(wav).__name__}")
@@ -256,9 +272,7 @@ class AudioSep(BaseModel):
         wav = self._check_inputs(wav, condition)
         condition = condition.to(wav.dtype)
         length = wav.shape[-1]
-        # Centered frames use reflect padding, which needs more than n_fft // 2 samples.
-        if length <= self.n_fft // 2:
-            wav = torch.nn.functional.pad(wav, (0, self.n_fft // 2 + 1 - length))
+        wav = self.pad_short(wav)
         spec = self.stft(wav)
         return self.istft(self.separate_spectrogram(spec, condition), wav.shape[-1])[..., :length]
 
@@ -295,12 +309,8 @@ class AudioSep(BaseModel):
         condition = torch.as_tensor(condition, device=wav.device)
         if condition.dim() == 1:
             condition = condition[None].expand(b, -1)
-        # Channels are separated independently (the released model is mono).
-        if c != self.in_channels and self.in_channels == 1:
-            out = self(wav.reshape(b * c, 1, t), condition.repeat_interleave(c, dim=0))
-            out = out.reshape(b, c, t)
-        else:
-            out = self(wav, condition)
+        items = self.fold_channels(wav)  # a mono model separates each channel independently
+        out = self(items, condition.repeat_interleave(items.shape[0] // b, dim=0)).reshape(b, c, t)
         if squeeze:
             out = out[0]
         return out
@@ -349,10 +359,6 @@ class AudioSep(BaseModel):
 
             conf = load_checkpoint(cached_download(os.fspath(conf)), what="model package")
         return super().from_pretrained(conf, *args, **kwargs)
-
-    def num_frames(self, num_samples: int) -> int:
-        """Number of STFT frames of a signal of ``num_samples`` samples (centered frames)."""
-        return num_samples // self.hop_length + 1
 
     @property
     def time_pool_factor(self) -> int:

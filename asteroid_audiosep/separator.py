@@ -1,0 +1,457 @@
+"""The inference front door: :class:`Separator`, a model loaded once with its settings.
+
+``Separator(model, device, precision, chunk_seconds, ...)`` loads the model in ``__init__`` and
+keeps every setting on ``self``; its methods separate an in-memory waveform
+(:meth:`~Separator.separate_waveform`), audio files and folders (:meth:`~Separator.separate_files`,
+streamed chunk by chunk through a :class:`~asteroid_audiosep.apply.ChunkRunner` by a
+:class:`~asteroid_audiosep.pipeline.FilePipeline`), embed queries (:meth:`~Separator.embed`), tag
+recordings (:meth:`~Separator.tag`) and separate each file's most likely sounds
+(:meth:`~Separator.auto`). The command line, the demo and the benchmarks all go through it.
+"""
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from .apply import DEFAULT_CHUNK_SECONDS, DEFAULT_CONTEXT_SECONDS, ChunkRunner
+from .audio import AUDIO_EXTENSIONS, count_by_extension, scan_audio_folder
+from .conditions import QueryConditions, encode, resolve_conditions
+from .devices import resolve_device
+from .errors import AudioSepError
+from .models import AudioSep
+from .outputs import MANIFEST, MODES, OutputPlanner, read_manifest, record_outputs
+from .pipeline import FileJob, FilePipeline, FileResult, SeparationReport
+from .queries import Query, QueryLike, as_queries
+from .stream import TensorSignal
+
+__all__ = ["Separator", "load_model", "collect_inputs", "autocast_dtype"]
+
+log = logging.getLogger("asteroid_audiosep")
+
+PathLike = Union[str, os.PathLike]
+ModelLike = Union[str, PathLike, AudioSep]
+Queries = Union[QueryLike, Sequence[QueryLike]]
+
+_HALF = {True: torch.float16, "fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16,
+         "bfloat16": torch.bfloat16}
+
+
+def _half_dtype(half: Union[bool, str, None], device: torch.device) -> Optional[torch.dtype]:
+    """Legacy ``half`` values -> the autocast dtype (half precision is used on GPU only)."""
+    if not half:
+        return None
+    if half not in _HALF:
+        raise AudioSepError(f"half must be True, 'fp16' or 'bf16', got {half!r}")
+    if device.type != "cuda":
+        warnings.warn("half precision is only used on GPU; running in float32 on the CPU", stacklevel=3)
+        return None
+    return _HALF[half]
+
+
+def autocast_dtype(precision: Union[str, bool, None], device: torch.device,
+                   half: Union[bool, str, None] = None) -> Optional[torch.dtype]:
+    """The network's autocast dtype for a ``precision`` name (None: float32).
+
+    ``"auto"`` and ``"fp32"`` run in float32; ``"fp16"`` / ``"bf16"`` in half precision on GPU
+    (float32 with a warning on the CPU); the legacy ``half`` values (False, True, ``"fp16"``,
+    ``"bf16"``) are accepted as aliases and win when given. (The one place precision is resolved.)
+    """
+    if half is not None:
+        precision = half
+    if precision in (None, False, "auto", "fp32", "float32"):
+        return None
+    return _half_dtype(precision, device)
+
+
+def load_model(model: ModelLike, device=None, query_embeddings: Optional[PathLike] = None) -> AudioSep:
+    """An :class:`AudioSep` in eval mode on ``device`` (see :func:`resolve_device`).
+
+    Args:
+        model: a model package, a released checkpoint, a released model name
+            (``"audiosep-base"``) or URL (see :func:`asteroid_audiosep.pretrained.package_path`),
+            or a model.
+        device: ``"cpu"``, ``"cuda"``... (default: CUDA when available).
+        query_embeddings: a precomputed embedding table (see
+            :class:`~asteroid_audiosep.encoders.PrecomputedQueryEncoder`) used as the query
+            encoder instead of the package's own (offline use).
+    """
+    if not isinstance(model, AudioSep):
+        from . import pretrained
+
+        try:
+            model = pretrained.load_model(model)
+        except AudioSepError:
+            raise
+        except Exception as err:  # torch.load / state-dict errors of a broken package
+            raise AudioSepError(f"cannot load the model {model}: {err}") from err
+    model = model.eval().to(resolve_device(device))
+    if query_embeddings is not None:
+        from .encoders import PrecomputedQueryEncoder
+
+        model.set_query_encoder(PrecomputedQueryEncoder(path=query_embeddings), update_spec=False)
+    return model
+
+
+def collect_inputs(inputs: Union[PathLike, Sequence[PathLike]], is_output=lambda path: False,
+                   not_audio: Optional[List[Path]] = None) -> List[Tuple[Path, Path, Optional[str]]]:
+    """``(file, relative output folder, error)`` per input; folders are searched recursively.
+
+    Files this tool wrote (listed in their folder's output manifest, or named like an output of
+    this run's queries: ``is_output``) are never inputs, so ``-o`` may be an input folder. Files
+    of input folders that are not audio (:func:`~asteroid_audiosep.audio.scan_audio_folder`) are
+    appended to ``not_audio`` (the output manifests excepted).
+
+    Raises:
+        AudioSepError: no input, or no audio file at all (naming the folders searched and the
+            extensions).
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if not inputs:
+        raise AudioSepError("no input given: name audio files or folders")
+    found: List[Tuple[Path, Path, Optional[str]]] = []
+    folders = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            folders.append(item)
+            manifests: dict = {}
+            audio, other = scan_audio_folder(item)
+            if not_audio is not None:
+                not_audio.extend(p for p in other if p.name != MANIFEST)
+            for path in audio:
+                if path.parent not in manifests:
+                    manifests[path.parent] = read_manifest(path.parent)
+                if path.name in manifests[path.parent] or is_output(path):
+                    continue  # an output of this tool, not an input
+                found.append((path, path.parent.relative_to(item), None))
+        elif item.exists():
+            found.append((item, Path("."), None))
+        else:
+            found.append((item, Path("."), f"no such file or folder: {item}"))
+    if not found:
+        skipped = count_by_extension(not_audio or [])
+        raise AudioSepError(
+            f"no audio file found in {', '.join(map(str, folders))} (searched recursively for "
+            f"{' '.join(AUDIO_EXTENSIONS)}; earlier outputs of this tool are not inputs"
+            f"{'; ' + skipped + ' (not audio)' if skipped else ''})"
+        )
+    return found
+
+
+def check_request(inputs, queries: Optional[Queries], mode: str = "target", outdir: Optional[PathLike] = "separated",
+                  auto: Optional[int] = None, format: str = "same", subtype: Optional[str] = None,
+                  not_audio: Optional[List[Path]] = None):
+    """The checks made before a model is loaded (fail fast): mode, ``auto``, queries, inputs
+    (files of input folders that are not audio are appended to ``not_audio``).
+
+    Returns:
+        ``(queries, files)``: the queries as :class:`Query` objects and the inputs found.
+    """
+    if mode not in MODES:
+        raise AudioSepError(f"mode must be one of {MODES}, got {mode!r}")
+    if auto is not None and int(auto) < 1:
+        raise AudioSepError(f"--auto must be >= 1, got {auto}")
+    if auto is not None:
+        items = _optional_queries(queries)
+        naming = OutputPlanner([q.label for q in items] or ["query"], mode, _outdir(outdir), True, [])
+    else:
+        items = as_queries(queries)
+        labels = list(dict.fromkeys(q.label for q in items))
+        naming = OutputPlanner(labels, mode, _outdir(outdir), False, [], format, subtype)
+    return items, collect_inputs(inputs, naming.is_output_name, not_audio)
+
+
+def _optional_queries(queries: Optional[Queries]) -> List[Query]:
+    if queries is None or (not isinstance(queries, (str, Query)) and not list(queries)):
+        return []
+    return as_queries(queries)
+
+
+def _outdir(outdir: Optional[PathLike]) -> Optional[Path]:
+    return Path(outdir) if outdir is not None else None
+
+
+class Separator:
+    """A model loaded once, with its inference settings: the one door to separation.
+
+    Args:
+        model: a released model name (``"audiosep-base"``), a released checkpoint, a model
+            package path, or an :class:`AudioSep` (put in eval mode on ``device``). Loaded once,
+            here.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
+        precision: the network's precision: ``"auto"`` (today float32), ``"fp32"``, ``"fp16"``
+            or ``"bf16"`` (half precision is used on GPU only).
+        chunk_seconds: longest chunk; longer inputs are cut into equal grid-aligned chunks.
+        context_seconds: context on each side of a chunk (>= 0.64 s keeps chunked output within
+            60 dB of whole-clip output).
+        whole_seconds: inputs up to this long run in one forward (default: up to one chunk plus
+            its context); raise it where memory allows.
+        batch_size: most (query, chunk, channel) items per network call (default: one chunk's
+            items); larger values batch equal-length chunks and short files (GPU).
+        query_embeddings: an embedding table file looked up by query text instead of the
+            model's own text encoder (offline use).
+        half: legacy alias of ``precision`` (False, True, ``"fp16"``, ``"bf16"``).
+        progress: show progress bars (files, or the chunks of a lone file).
+
+    Attributes:
+        model: the loaded :class:`AudioSep` (eval mode, on ``device``).
+        device: where it runs.
+    """
+
+    def __init__(
+        self,
+        model: ModelLike = "audiosep-base",
+        device: Optional[Union[str, torch.device]] = None,
+        precision: Union[str, bool, None] = "auto",
+        chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+        context_seconds: float = DEFAULT_CONTEXT_SECONDS,
+        whole_seconds: Optional[float] = None,
+        batch_size: Optional[int] = None,
+        query_embeddings: Optional[PathLike] = None,
+        *,
+        half: Union[bool, str, None] = None,
+        progress: bool = True,
+    ):
+        self.model = load_model(model, device, query_embeddings)
+        self.device = self.model.window.device
+        self.precision = precision if half is None else half
+        self.autocast_dtype = autocast_dtype(precision, self.device, half)
+        self.chunk_seconds = chunk_seconds
+        self.context_seconds = context_seconds
+        self.whole_seconds = whole_seconds
+        self.batch_size = batch_size
+        self.progress = progress
+        self.runner(torch.zeros(1, self.model.condition_dim))  # settings checked now, not per call
+        self._tagger = None
+
+    # ------------------------------------------------------------------ queries
+    def conditions(self, queries: Queries, conditions: Optional[torch.Tensor] = None) -> QueryConditions:
+        """The queries' labels and conditions (see :func:`~asteroid_audiosep.conditions.resolve_conditions`)."""
+        return resolve_conditions(self.model, queries, conditions)
+
+    def embed(self, queries: Queries) -> torch.Tensor:
+        """``(len(queries), condition_dim)`` conditions of queries, one row per query given.
+
+        Raises:
+            AudioSepError: a span query (its example is a part of the input: separate with it
+                instead), or a query the encoder cannot embed.
+        """
+        items = as_queries(queries)
+        spans = [q.label for q in items if q.needs_input]
+        if spans:
+            raise AudioSepError(f"query {spans[0]!r} takes its example from the input being separated: "
+                                "pass it to separate_waveform / separate_files")
+        return encode(self.model.query_encoder, items, self.device, self.model.condition_dim)
+
+    def runner(self, conditions: torch.Tensor) -> ChunkRunner:
+        """The chunked runner of the network for these conditions and this separator's settings."""
+        return ChunkRunner(self.model, conditions, self.chunk_seconds, self.context_seconds, self.batch_size,
+                           self.autocast_dtype, self.whole_seconds)
+
+    # ------------------------------------------------------------------ waveforms
+    def separate_waveform(self, wav: torch.Tensor, sample_rate: int, queries: Queries, *,
+                          conditions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Separate every query from an in-memory waveform (chunked, like files).
+
+        Args:
+            wav: (channels, time) or (time,) audio at ``sample_rate``.
+            sample_rate: its rate (any; it is resampled to the model's and back).
+            queries: strings (text) or :class:`~asteroid_audiosep.Query` objects (a span query
+                takes its example from ``wav`` itself); only their number counts when
+                ``conditions`` are given.
+            conditions: (queries, condition_dim) conditions computed elsewhere.
+
+        Returns:
+            (queries, channels, time) at ``sample_rate``; ``wav - result[q]`` is the residual.
+        """
+        signal = TensorSignal(wav, sample_rate, self.model.sample_rate)
+        resolved = self.conditions(queries, conditions)
+        own = resolved.for_input(signal)
+        runner = self.runner(resolved.conditions if own is None else own)
+        if signal.frames == 0:
+            raise AudioSepError("the waveform is empty (0 samples)")
+        blocks = [block.targets for block in runner.run(signal)]
+        return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
+
+    # ------------------------------------------------------------------ files
+    def separate_files(
+        self,
+        inputs: Union[PathLike, Sequence[PathLike]],
+        queries: Optional[Queries],
+        outdir: Optional[PathLike] = "separated",
+        *,
+        mode: str = "target",
+        overwrite: bool = False,
+        format: str = "same",
+        subtype: Optional[str] = None,
+        conditions: Optional[torch.Tensor] = None,
+        auto: Optional[int] = None,
+        min_score: Optional[float] = None,
+        labels: Optional[Union[PathLike, Sequence[str]]] = None,
+    ) -> SeparationReport:
+        """Separate the sounds that queries describe from audio files and folders.
+
+        Every file is streamed chunk by chunk (memory does not grow with its length), resampled
+        to the model's rate and back, each channel separated (batched); the outputs have the
+        input's length, rate and channels, and by default its container and sample format; they
+        are written atomically, reading and writing in threads beside the network. A file that
+        fails is reported and skipped; the others are still processed.
+
+        Args:
+            inputs: audio files and/or folders (searched recursively for files soundfile reads).
+            queries: strings (text) or :class:`~asteroid_audiosep.Query` objects (audio
+                examples, spans of each input, images, videos, combinations); all run in one
+                pass over each file; outputs are named after their labels.
+            outdir: output folder (folder inputs keep their sub-folder layout); None writes
+                next to each input.
+            mode: ``"target"`` (the described sound), ``"remove"`` (the residual: the mixture
+                minus the described sound) or ``"both"``.
+            overwrite: rewrite existing outputs (an input file is never overwritten).
+            format: ``"same"`` (WAV stays WAV, FLAC stays FLAC, other containers become FLAC),
+                ``"wav"`` or ``"flac"``; RF64 is used where a WAV would pass 4 GiB.
+            subtype: the sample format (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``); default: the
+                input's when it is 16/24-bit PCM, else float (24-bit in FLAC). Integer outputs
+                that would clip are scaled down with a warning.
+            conditions: (queries, condition_dim) conditions computed elsewhere.
+            auto: also separate the ``auto`` most likely sounds of each file (see :meth:`auto`);
+                ``queries`` may then be empty.
+            min_score: with ``auto``, leave out labels whose cosine score is below it.
+            labels: with ``auto``, the label vocabulary (a list, or a file with one label per
+                line; default: AudioSet's 527 names).
+
+        Returns:
+            A :class:`~asteroid_audiosep.pipeline.SeparationReport`; ``report.ok`` is False
+            when a file failed.
+
+        Raises:
+            AudioSepError: for errors that concern every file (bad query, mode, no input).
+        """
+        if auto is not None:
+            return self.auto(inputs, auto, queries, outdir, min_score=min_score, labels=labels, mode=mode,
+                             overwrite=overwrite, format=format, subtype=subtype)
+        start_time = time.perf_counter()
+        not_audio: List[Path] = []
+        items, files = check_request(inputs, queries, mode, outdir, None, format, subtype, not_audio)
+        report = self._separate(files, items, _outdir(outdir), mode, overwrite, format, subtype, conditions,
+                                start_time)
+        report.not_audio = not_audio
+        return report
+
+    def _separate(self, files, items: List[Query], outdir: Optional[Path], mode: str, overwrite: bool,
+                  format: str, subtype: Optional[str], given: Optional[torch.Tensor], start_time: float
+                  ) -> SeparationReport:
+        resolved = self.conditions(items, given)
+        runner = self.runner(resolved.conditions)
+        existing = [p for p, _, _ in files if p.exists()]
+        planner = OutputPlanner(resolved.labels, mode, outdir, overwrite, existing, format, subtype)
+        per_input = resolved.for_input if resolved.spans else None
+        results: List[FileResult] = []
+        jobs: List[FileJob] = []
+        for path, rel, error in files:
+            result = FileResult(input=path)
+            results.append(result)
+            try:
+                if error:
+                    raise AudioSepError(error)
+                outputs = planner.plan(path, rel)
+            except AudioSepError as err:
+                result.fail(err)
+                continue
+            if outputs:
+                jobs.append(FileJob(result, outputs, conditions=per_input, out_format=planner.formats[path]))
+            else:
+                result.status = "skipped"
+                log.info("skipped %s: its outputs exist (use --overwrite to redo them)", path)
+        try:
+            FilePipeline(runner, progress=self.progress).run(jobs)
+        finally:
+            record_outputs(p for r in results for p in r.outputs)
+        return SeparationReport(results, time.perf_counter() - start_time)
+
+    # ------------------------------------------------------------------ tagging
+    @property
+    def tagger(self):
+        """The encoder that tags recordings: the model's own query encoder (with an audio tower),
+        also when an embedding table stands in for it to embed the queries."""
+        if self._tagger is None:
+            encoder = self.model.query_encoder
+            from .encoders import PrecomputedQueryEncoder
+
+            if isinstance(encoder, PrecomputedQueryEncoder) and self.model.query_encoder_spec:
+                from .encoders import build_query_encoder
+
+                encoder = build_query_encoder(self.model.query_encoder_spec).eval().to(self.device)
+            self._tagger = encoder
+        return self._tagger
+
+    def tag(self, files: Sequence[PathLike], labels: Optional[Union[PathLike, Sequence[str]]] = None,
+            top: int = 5, window_seconds: float = 10.0, cache_dir: Optional[PathLike] = None):
+        """The ``top`` labels of each window of every file (see :func:`~asteroid_audiosep.tagging.tag_files`).
+
+        Returns:
+            ``(tags, errors)``: a :class:`~asteroid_audiosep.tagging.WindowTags` per window of
+            every readable file, and ``{file: message}`` for those that failed.
+        """
+        from .tagging import load_labels, tag_files
+
+        if labels is not None and isinstance(labels, (str, os.PathLike)):
+            labels = load_labels(labels)
+        return tag_files(self.tagger, files, labels, top, window_seconds, cache_dir)
+
+    def auto(
+        self,
+        inputs: Union[PathLike, Sequence[PathLike]],
+        k: int,
+        queries: Optional[Queries] = None,
+        outdir: Optional[PathLike] = "separated",
+        *,
+        min_score: Optional[float] = None,
+        labels: Optional[Union[PathLike, Sequence[str]]] = None,
+        cache_dir: Optional[PathLike] = None,
+        **output_options,
+    ) -> SeparationReport:
+        """Separate the ``k`` most likely sounds of each file (plus ``queries``), file by file.
+
+        Each file is tagged window by window, streamed (never loaded whole), by
+        :func:`~asteroid_audiosep.tagging.auto_queries`; its labels become text queries named
+        after them, separated with ``queries`` in one streamed pass. ``output_options`` are
+        those of :meth:`separate_files` (``mode``, ``overwrite``, ``format``, ``subtype``).
+        """
+        from .tagging import auto_queries, load_labels
+
+        start_time = time.perf_counter()
+        mode = output_options.get("mode", "target")
+        not_audio: List[Path] = []
+        extra, files = check_request(inputs, queries, mode, outdir, k, not_audio=not_audio)
+        if labels is None or isinstance(labels, (str, os.PathLike)):
+            labels = load_labels(labels)
+        table = self.tagger is not self.model.query_encoder  # labels embedded by the tagger, not the table
+        outdir = _outdir(outdir)
+        results: List[FileResult] = []
+        for path, rel, error in files:
+            try:
+                if error:
+                    raise AudioSepError(error)
+                found = auto_queries(self.tagger, path, None, k, min_score, labels=list(labels),
+                                     cache_dir=cache_dir)
+                if not found and not extra:
+                    raise AudioSepError(f"no label scores {min_score} or more: lower --min-score")
+                log.info("%s: %s", path, ", ".join(q.label for q in found))
+                if table and found:
+                    rows = self.tagger.encode_text([q.text_value for q in found]).float().cpu()
+                    found = [Query.embedding(row, name=q.label) for q, row in zip(found, rows)]
+            except AudioSepError as err:
+                result = FileResult(input=path)
+                result.fail(err)
+                results.append(result)
+                continue
+            report = self._separate([(path, Path("."), None)], extra + found,
+                                    outdir / rel if outdir is not None else None, mode,
+                                    output_options.get("overwrite", False), output_options.get("format", "same"),
+                                    output_options.get("subtype"), None, time.perf_counter())
+            results.extend(report.files)
+        return SeparationReport(results, time.perf_counter() - start_time, not_audio)
