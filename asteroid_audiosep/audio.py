@@ -1,5 +1,4 @@
 """Audio file I/O (soundfile) and resampling, with clear errors and atomic writes."""
-import logging
 import os
 from collections import Counter
 from pathlib import Path
@@ -14,7 +13,6 @@ from .fileio import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
-log = logging.getLogger("asteroid_audiosep")
 
 #: The file extensions of each libsndfile major format (``soundfile.available_formats()``),
 #: with the usual aliases. RAW (header-less) is left out: reading it needs a rate and a format.
@@ -166,15 +164,12 @@ def scan_audio_folder(root: PathLike) -> Tuple[List[Path], List[Path]]:
         root: the folder.
 
     Returns:
-        ``(audio, other)``: the files :func:`is_audio_file` takes, and the rest (each listed
-        at debug level, i.e. with ``asteroid-audiosep -v``).
+        ``(audio, other)``: the files :func:`is_audio_file` takes, and the rest.
     """
     audio: List[Path] = []
     other: List[Path] = []
     for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
         (audio if is_audio_file(path) else other).append(path)
-    for path in other:
-        log.debug("not audio, skipped: %s", path)
     return audio, other
 
 

@@ -124,7 +124,6 @@ class DemoSeparator:
                                    progress=False)  # the model: loaded once here, run in _separate
         self.model = self.separator.model
         self.max_minutes = float(max_minutes)
-        self.chunk_seconds = self.separator.chunk_seconds
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="audiosep-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -199,6 +198,15 @@ class DemoSeparator:
                 "`asteroid-audiosep separate`, which streams files of any length"
             )
         return load_audio(path)
+
+    @property
+    def chunk_seconds(self) -> float:
+        """The longest chunk the network sees (the :class:`Separator`'s setting)."""
+        return self.separator.chunk_seconds
+
+    @chunk_seconds.setter
+    def chunk_seconds(self, seconds: float) -> None:
+        self.separator.chunk_seconds = seconds
 
     def _separate(self, wav: torch.Tensor, rate: int, queries: Sequence[Query], step) -> torch.Tensor:
         """The one place the model runs (one ``separate_waveform`` call), reporting each chunk

@@ -115,13 +115,13 @@ def collect_inputs(inputs: Union[PathLike, Sequence[PathLike]], is_output=lambda
         raise AudioSepError("no input given: name audio files or folders")
     found: List[Tuple[Path, Path, Optional[str]]] = []
     folders = []
+    skipped: List[Path] = []  # files of input folders that are not audio
     for item in map(Path, inputs):
         if item.is_dir():
             folders.append(item)
             manifests: dict = {}
             audio, other = scan_audio_folder(item)
-            if not_audio is not None:
-                not_audio.extend(p for p in other if p.name != MANIFEST)
+            skipped.extend(p for p in other if p.name != MANIFEST)
             for path in audio:
                 if path.parent not in manifests:
                     manifests[path.parent] = read_manifest(path.parent)
@@ -133,12 +133,16 @@ def collect_inputs(inputs: Union[PathLike, Sequence[PathLike]], is_output=lambda
         else:
             found.append((item, Path("."), f"no such file or folder: {item}"))
     if not found:
-        skipped = count_by_extension(not_audio or [])
+        counts = count_by_extension(skipped)
         raise AudioSepError(
             f"no audio file found in {', '.join(map(str, folders))} (searched recursively for "
             f"{' '.join(AUDIO_EXTENSIONS)}; earlier outputs of this tool are not inputs"
-            f"{'; ' + skipped + ' (not audio)' if skipped else ''})"
+            f"{'; ' + counts + ' (not audio)' if counts else ''})"
         )
+    if not_audio is not None:  # the run itself, not a fail-fast pre-check: listed once, with -v
+        not_audio.extend(skipped)
+        for path in skipped:
+            log.debug("not audio, skipped: %s", path)
     return found
 
 
