@@ -13,7 +13,6 @@ in-memory tensor.
 import logging
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -47,24 +46,11 @@ log = logging.getLogger("asteroid_audiosep")
 PathLike = Union[str, os.PathLike]
 
 
-def _half_dtype(half: Union[bool, str, None], device: torch.device) -> Optional[torch.dtype]:
-    if not half:
-        return None
-    names = {
-        True: torch.float16,
-        "fp16": torch.float16,
-        "float16": torch.float16,
-        "bf16": torch.bfloat16,
-        "bfloat16": torch.bfloat16,
-    }
-    if half not in names:
-        raise AudioSepError(f"half must be True, 'fp16' or 'bf16', got {half!r}")
-    if device.type != "cuda":
-        warnings.warn(
-            "half precision is only used on GPU; running in float32 on the CPU", stacklevel=3
-        )
-        return None
-    return names[half]
+def _half_dtype(half: Union[bool, str, None], device: torch.device,
+                precision: Optional[str] = "auto") -> Optional[torch.dtype]:
+    from .precision import resolve_precision
+
+    return resolve_precision(precision, device, half=half)
 
 
 def load_separator(
@@ -185,9 +171,9 @@ def _file_conditions(model: AudioSep, items: List[Query], conditions: torch.Tens
 
 
 def _separator(model: AudioSep, conditions: torch.Tensor, chunk_seconds, context_seconds, batch_size, half,
-               whole_seconds) -> ChunkedSeparator:
+               whole_seconds, precision="auto") -> ChunkedSeparator:
     return ChunkedSeparator(model, conditions, chunk_seconds, context_seconds, batch_size,
-                            _half_dtype(half, model.window.device), whole_seconds)
+                            _half_dtype(half, model.window.device, precision), whole_seconds)
 
 
 def separate_waveform(
@@ -198,7 +184,8 @@ def separate_waveform(
     *,
     condition: Optional[torch.Tensor] = None,
     device: Optional[Union[str, torch.device]] = None,
-    half: Union[bool, str] = False,
+    precision: str = "auto",
+    half: Union[bool, str, None] = None,
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     batch_size: Optional[int] = None,
@@ -214,7 +201,7 @@ def separate_waveform(
             objects (a span query takes its example from ``wav`` itself); only their number
             counts when ``condition`` is given.
         condition: (queries, condition_dim) precomputed embeddings instead of the encoder.
-        device, half, chunk_seconds, context_seconds, batch_size, whole_seconds: see
+        device, precision, half, chunk_seconds, context_seconds, batch_size, whole_seconds: see
             :func:`separate`.
 
     Returns:
@@ -227,7 +214,8 @@ def separate_waveform(
     per_input = _file_conditions(model, items, conditions) if condition is None else None
     if per_input is not None:
         conditions = per_input(signal)
-    separator = _separator(model, conditions, chunk_seconds, context_seconds, batch_size, half, whole_seconds)
+    separator = _separator(model, conditions, chunk_seconds, context_seconds, batch_size, half, whole_seconds,
+                           precision)
     if signal.frames == 0:
         raise AudioSepError("the waveform is empty (0 samples)")
     blocks = [block.targets for block in separator.run(signal)]
@@ -282,7 +270,8 @@ def separate(
     mode: str = "target",
     overwrite: bool = False,
     device: Optional[Union[str, torch.device]] = None,
-    half: Union[bool, str] = False,
+    precision: str = "auto",
+    half: Union[bool, str, None] = None,
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     batch_size: Optional[int] = None,
@@ -315,7 +304,10 @@ def separate(
             minus the described sound) or ``"both"``.
         overwrite: rewrite existing outputs (an input file is never overwritten).
         device: ``"cpu"``, ``"cuda"``... (default: CUDA when available).
-        half: half precision on GPU (True/``"fp16"`` or ``"bf16"``); ignored on CPU.
+        precision: the network's precision: ``"auto"`` (bf16 on GPUs that support it and on
+            CPUs with native bf16, else fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (see
+            :mod:`~asteroid_audiosep.precision`).
+        half: the legacy setting, an alias (``True``/``"fp16"``, ``"bf16"``, ``False`` = fp32).
         chunk_seconds: longest chunk; longer files are cut into equal grid-aligned chunks.
         context_seconds: context on each side of a chunk (>= 0.64 s keeps chunked output
             within 60 dB of whole-clip output).
@@ -351,7 +343,7 @@ def separate(
         if int(auto) < 1:
             raise AudioSepError(f"--auto must be >= 1, got {auto}")
         return _separate_auto(inputs, queries, model, outdir, auto, min_score, labels, start_time,
-                              dict(mode=mode, overwrite=overwrite, device=device, half=half,
+                              dict(mode=mode, overwrite=overwrite, device=device, half=half, precision=precision,
                                    chunk_seconds=chunk_seconds, context_seconds=context_seconds,
                                    batch_size=batch_size, progress=progress, whole_seconds=whole_seconds,
                                    format=format, subtype=subtype))
@@ -369,7 +361,8 @@ def separate(
     items = items if given else unique_queries(items)
     queries, conditions = query_conditions(model, items, query_embeddings if given else None)
     per_input = None if given else _file_conditions(model, items, conditions)
-    separator = _separator(model, conditions, chunk_seconds, context_seconds, batch_size, half, whole_seconds)
+    separator = _separator(model, conditions, chunk_seconds, context_seconds, batch_size, half, whole_seconds,
+                           precision)
     existing = [p for p, _, _ in files if p.exists()]
     planner = OutputPlanner(queries, mode, outdir, overwrite, existing, format, subtype)
     results: List[FileResult] = []

@@ -79,7 +79,9 @@ def build_queries(given, allow_none: bool = False) -> list:
 
 def _separate(args: argparse.Namespace) -> int:
     from .api import separate
+    from .threads import set_threads
 
+    set_threads(args.threads)
     mode = "both" if args.keep_both else "remove" if args.remove else "target"
     report = separate(
         args.inputs,
@@ -89,7 +91,8 @@ def _separate(args: argparse.Namespace) -> int:
         mode=mode,
         overwrite=args.overwrite,
         device=args.device,
-        half=args.half or False,
+        precision=args.precision,
+        half=args.half,
         chunk_seconds=args.chunk_seconds,
         context_seconds=args.context_seconds,
         batch_size=args.batch_size,
@@ -163,13 +166,12 @@ def add_separate_parser(subparsers) -> None:
         "--overwrite", action="store_true", help="redo existing outputs (never an input file)"
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    p.add_argument(
-        "--half",
-        nargs="?",
-        const="fp16",
-        choices=["fp16", "bf16"],
-        help="half precision on GPU (fp16 when given without a value)",
-    )
+    from .precision import add_precision_arguments
+
+    add_precision_arguments(p)
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: the cores not busy with other processes; "
+                   "AUDIOSEP_NUM_THREADS or OMP_NUM_THREADS also set it)")
     p.add_argument(
         "--chunk-seconds",
         type=float,

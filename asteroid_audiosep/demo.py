@@ -85,7 +85,8 @@ class DemoSeparator:
         max_minutes: longest input accepted.
         workdir: where outputs are written (default: a temporary folder removed by
             :meth:`close`).
-        half: half precision on GPU (``"fp16"`` or ``"bf16"``).
+        half: legacy alias of ``precision`` (``"fp16"`` or ``"bf16"``).
+        precision: the network's precision (see :mod:`~asteroid_audiosep.precision`).
     """
 
     def __init__(
@@ -95,14 +96,15 @@ class DemoSeparator:
         query_embeddings: Optional[Union[str, os.PathLike]] = None,
         max_minutes: float = DEFAULT_MAX_MINUTES,
         workdir: Optional[Union[str, os.PathLike]] = None,
-        half: Union[bool, str] = False,
+        half: Union[bool, str, None] = None,
+        precision: str = "auto",
     ):
         if max_minutes <= 0:
             raise AudioSepError(f"--max-minutes must be positive, got {max_minutes}")
         self.name = Path(os.fspath(model)).name
         self.model = load_separator(model, device, query_embeddings)
         self.max_minutes = float(max_minutes)
-        self.half = half
+        self.half, self.precision = half, precision
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="audiosep-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +165,7 @@ class DemoSeparator:
         wav, rate = self.read(path)
         step(0.1, desc=f"separating {wav.shape[-1] / rate:.1f} s of audio, {len(queries)} query(ies)")
         targets = separate_waveform(self.model, wav, rate, queries, device=self.model.window.device,
-                                     half=self.half)
+                                     half=self.half, precision=self.precision)
         step(0.8, desc="writing outputs and spectrograms")
         folder = self._new_folder()
         stem = Path(os.fspath(path)).stem or "audio"
@@ -338,8 +340,9 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
                         help="longest input the page accepts, in minutes (default: %(default)s)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    parser.add_argument("--half", nargs="?", const="fp16", choices=["fp16", "bf16"],
-                        help="half precision on GPU (fp16 when given without a value)")
+    from .precision import add_precision_arguments
+
+    add_precision_arguments(parser)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -347,7 +350,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _import_gradio()  # a missing extra is reported before the model loads
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's startup self-checks
     separator = DemoSeparator(args.model, args.device, args.query_embeddings, args.max_minutes,
-                              half=args.half or False)
+                              half=args.half, precision=args.precision)
     log.info("%s", separator.describe().replace("**", "").replace("`", ""))
     try:
         serve(separator, args.host, args.port, block=True)
