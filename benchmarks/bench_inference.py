@@ -16,6 +16,8 @@ variant's allocator state or compiled code does not leak into another's figure.
 - Seams: SNR between chunked and whole-clip output on a 30 s file (released architecture).
 - GPU: seconds of audio per second in fp32, bf16 and fp16, and the SI-SDR of bf16/fp16 output
   against fp32 output (when a GPU is available).
+- Precision (``bench_precision.py``): fp32 against the ``auto`` precision on this CPU, forward
+  and ``separate`` times and the output SNR between them, the detected CPU capability.
 - User level: ``separate_waveform`` against one plain forward of the same clip (the network's
   own work), side by side in one process, for 2, 5, 10, 10.5, 20, 30 s and 3 min, with the
   output's SNR against the whole-clip forward; and ``asteroid-audiosep separate`` on a folder of
@@ -395,6 +397,10 @@ def main_driver(args) -> None:
         gpu_section(weights)
     if "user" in args.sections:
         user_section(args, workdir, weights)
+    if "precision" in args.sections:
+        from bench_precision import precision_section  # fp32 against auto on this CPU
+
+        precision_section(args, workdir, weights)
 
 
 def speed_section(args, workdir: Path, weights: str) -> None:
@@ -612,8 +618,8 @@ def parse_args(argv=None):
     p.add_argument(
         "--sections",
         nargs="+",
-        default=["speed", "memory", "seams", "gpu", "user"],
-        choices=["speed", "memory", "seams", "gpu", "user"],
+        default=["speed", "memory", "seams", "gpu", "user", "precision"],
+        choices=["speed", "memory", "seams", "gpu", "user", "precision"],
         help="what to measure (default: everything)",
     )
     p.add_argument("--folder-model", choices=["released", "reduced"], default="released",
