@@ -204,3 +204,31 @@ def test_cli_precision_option_and_half_alias():
     assert args.threads == 1
     with pytest.raises(SystemExit):
         parser.parse_args(["separate", "x.wav", "-q", "dog", "--precision", "fp8"])
+
+
+def test_evaluation_is_fp32_by_default_and_offers_bf16(monkeypatch, model, tmp_path):
+    import pandas as pd
+
+    from asteroid_audiosep.audio import save_audio
+    from asteroid_audiosep.data import LASSEvalDataset
+    from asteroid_audiosep.data.evallist import write_eval_list
+    from asteroid_audiosep.evaluation import evaluate_separation
+
+    fake_cpu(monkeypatch, flags=("amx_bf16",))  # auto would be bf16: the default must not follow it
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for idx in range(2):
+        target = 0.3 * torch.randn(8000, generator=g)
+        save_audio(tmp_path / f"segment-{idx}.wav", target, 16000)
+        save_audio(tmp_path / f"mixture-{idx}.wav", target + 0.3 * torch.randn(8000, generator=g), 16000)
+        rows.append({"idx": idx, "caption": f"sound {idx}", "class": "c"})
+    dataset = LASSEvalDataset(write_eval_list(tmp_path / "eval.csv", rows), sample_rate=16000)
+    embed = lambda texts: torch.stack([torch.full((24,), float(t[-1]) + 0.5) for t in texts])  # noqa: E731
+    scores = {}
+    for name, kwargs in (("default", {}), ("fp32", dict(precision="fp32")), ("bf16", dict(precision="bf16"))):
+        csv = evaluate_separation(model, dataset, tmp_path / f"{name}.csv", "mini", "caption", embed=embed,
+                                  progress=False, **kwargs)
+        scores[name] = pd.read_csv(csv)["sdr"].to_numpy()
+    assert (scores["default"] == scores["fp32"]).all()
+    assert (scores["bf16"] != scores["fp32"]).any()
+    assert abs(scores["bf16"] - scores["fp32"]).max() < 0.5
