@@ -10,9 +10,11 @@ a plain per-channel bias. It is fastest when large freed blocks stay mapped: the
 this module leaves the process's allocator alone.
 
 Under CPU bfloat16 autocast (``--precision bf16``) the same oneDNN path runs on a cached bf16
-copy of the folded weights, with bf16 feature maps (AVX512_BF16/AMX convolutions) and fp32
-biases and FiLM coefficients; the 1-channel input layers run in fp32. Autocast itself is off
-inside: it would recast every weight on every call and cannot reach the fused post-ops.
+copy of the folded weights (AVX512_BF16/AMX convolutions on bf16 channels-last feature maps),
+with fp32 biases and FiLM coefficients, an fp32 residual stream, and fp32 where bf16 costs
+accuracy for little time: the 1x1 convolutions at the network's ends and the full-resolution
+blocks (:func:`_cast_folded`). Autocast itself is off inside: it would recast every weight on
+every call and cannot reach the fused post-ops.
 
 The result equals :meth:`ResUNet30.reference_forward` to float rounding; the weights and the
 state dict are untouched (folded copies are cached and rebuilt when a parameter changes).
@@ -272,10 +274,10 @@ def _res_block(ops, p, coeffs, i: int, x: torch.Tensor, a: Optional[torch.Tensor
     return ops.conv_add_(acc, h, p["w2"], padding=1)
 
 
-def _forward_item(net, ops, p, coeffs, i: int, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _forward_item(net, ops, p, coeffs, i: int, x: torch.Tensor) -> torch.Tensor:
     """The U-Net body for batch item ``i``: (1, in_ch, T, F) normalised input -> after_conv.
 
-    ``x`` is fp32; the feature maps are computed in ``dtype``.
+    Each convolution computes in its folded weight's dtype (see :func:`_cast_folded`).
     """
     enc_coeffs, bott_coeffs, dec_coeffs = coeffs
     # pre_conv and the first block's pre-activation, both 1x1 convolutions of the 1-channel input.
@@ -286,7 +288,7 @@ def _forward_item(net, ops, p, coeffs, i: int, x: torch.Tensor, dtype: torch.dty
     w_a = p["w_pre"] * s1[:, None, None, None]
     b_a = t1 + b1[i] + (s1 * p["b_pre"] if p["b_pre"] is not None else 0)
     # In fp32 whatever the compute dtype (cheap, and the input's full range is kept).
-    a = ops.pointwise(x, w_a, b_a, lrelu=True).to(dtype)
+    a = ops.pointwise(x, w_a, b_a, lrelu=True).to(p["enc"][0]["w1"].dtype)
     x = ops.pointwise(x, p["w_pre"], p["b_pre"])
     skips: List[torch.Tensor] = []
     for k, block in enumerate(net.encoder_blocks):
@@ -357,6 +359,7 @@ def fused_forward(net, mag: torch.Tensor, condition: torch.Tensor) -> torch.Tens
 
 
 def _fused(net, ops, mag: torch.Tensor, condition: torch.Tensor, dtype: torch.dtype):
+    """The fused forward with ``ops``, on the folded weights for computing in ``dtype``."""
     p = _folded(net, dtype)
     frames = mag.shape[2]
     condition = condition.to(mag.dtype)
@@ -375,6 +378,6 @@ def _fused(net, ops, mag: torch.Tensor, condition: torch.Tensor, dtype: torch.dt
     outs = []
     for i in range(x.shape[0]):
         xi = x[i : i + 1].contiguous(memory_format=_CL)
-        outs.append(_forward_item(net, ops, p, coeffs, i, xi, dtype))
+        outs.append(_forward_item(net, ops, p, coeffs, i, xi))
     out = torch.cat(outs) if len(outs) > 1 else outs[0]
     return F.pad(out, (0, 1))[:, :, :frames].contiguous()
