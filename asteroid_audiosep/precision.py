@@ -165,7 +165,10 @@ def resolve_precision(
     device = torch.device(device)
     if device.type == "cuda":
         if name == "auto":
-            name = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+            try:
+                name = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+            except (RuntimeError, AssertionError):  # no usable GPU: fp32, the device check reports it
+                name = "fp32"
         return _DTYPES[name]
     if device.type != "cpu":
         if name in ("bf16", "fp16"):
