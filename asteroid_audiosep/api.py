@@ -42,7 +42,8 @@ def separate_waveform(
     *,
     condition: Optional[torch.Tensor] = None,
     device: Optional[Union[str, torch.device]] = None,
-    half: Union[bool, str] = False,
+    precision: str = "auto",
+    half: Union[bool, str, None] = None,
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     batch_size: Optional[int] = None,
@@ -58,14 +59,14 @@ def separate_waveform(
             objects (a span query takes its example from ``wav`` itself); only their number
             counts when ``condition`` is given.
         condition: (queries, condition_dim) precomputed embeddings instead of the encoder.
-        device, half, chunk_seconds, context_seconds, batch_size, whole_seconds: see
+        device, precision, half, chunk_seconds, context_seconds, batch_size, whole_seconds: see
             :func:`separate`.
 
     Returns:
         (queries, channels, time) at ``sample_rate``; ``wav - result[q]`` is the residual.
     """
     separator = Separator(model, device, chunk_seconds=chunk_seconds, context_seconds=context_seconds,
-                          whole_seconds=whole_seconds, batch_size=batch_size, half=half)
+                          whole_seconds=whole_seconds, batch_size=batch_size, precision=precision, half=half)
     return separator.separate_waveform(wav, sample_rate, queries, conditions=condition)
 
 
@@ -78,7 +79,8 @@ def separate(
     mode: str = "target",
     overwrite: bool = False,
     device: Optional[Union[str, torch.device]] = None,
-    half: Union[bool, str] = False,
+    precision: str = "auto",
+    half: Union[bool, str, None] = None,
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     context_seconds: float = DEFAULT_CONTEXT_SECONDS,
     batch_size: Optional[int] = None,
@@ -111,7 +113,10 @@ def separate(
             minus the described sound) or ``"both"``.
         overwrite: rewrite existing outputs (an input file is never overwritten).
         device: ``"cpu"``, ``"cuda"``... (default: CUDA when available).
-        half: half precision on GPU (True/``"fp16"`` or ``"bf16"``); ignored on CPU.
+        precision: the network's precision: ``"auto"`` (bf16 on GPUs that support it and on
+            CPUs with native bf16, else fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (see
+            :mod:`~asteroid_audiosep.precision`).
+        half: the legacy setting, an alias (``True``/``"fp16"``, ``"bf16"``, ``False`` = fp32).
         chunk_seconds: longest chunk; longer files are cut into equal grid-aligned chunks.
         context_seconds: context on each side of a chunk (>= 0.64 s keeps chunked output
             within 60 dB of whole-clip output).
@@ -144,7 +149,8 @@ def separate(
     check_request(inputs, queries, mode, outdir, auto, format, subtype)  # before the model: fail fast
     separator = Separator(model, device, chunk_seconds=chunk_seconds, context_seconds=context_seconds,
                           whole_seconds=whole_seconds, batch_size=batch_size,
-                          query_embeddings=None if given else query_embeddings, half=half, progress=progress)
+                          query_embeddings=None if given else query_embeddings, precision=precision,
+                          half=half, progress=progress)
     return separator.separate_files(inputs, queries, outdir, mode=mode, overwrite=overwrite, format=format,
                                     subtype=subtype, conditions=query_embeddings if given else None, auto=auto,
                                     min_score=min_score, labels=labels)

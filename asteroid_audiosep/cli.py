@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .checkpoints import trusted_checkpoints
+from .cli_options import add_model_options
 from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
 
@@ -78,24 +79,18 @@ def build_queries(given, allow_none: bool = False) -> list:
     return queries
 
 
-def add_model_options(parser: argparse.ArgumentParser, needs: str = "") -> None:
-    """The options every inference sub-command shares: the model, the device, the precision."""
-    parser.add_argument("--model", "-m", default="audiosep-base",
-                        help=f"model package (.pth) or released model name{needs} (default: %(default)s)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    parser.add_argument("--half", nargs="?", const="fp16", choices=["fp16", "bf16"],
-                        help="half precision on GPU (fp16 when given without a value)")
-
-
 def _separate(args: argparse.Namespace) -> int:
     from .separator import Separator, check_request
+    from .threads import set_threads
 
+    set_threads(args.threads)
     mode = "both" if args.keep_both else "remove" if args.remove else "target"
     queries = build_queries(args.queries, allow_none=args.auto is not None)
     check_request(args.inputs, queries, mode, args.outdir, args.auto, args.format, args.subtype)  # before the model
     separator = Separator(args.model, args.device, chunk_seconds=args.chunk_seconds,
                           context_seconds=args.context_seconds, whole_seconds=args.whole_seconds,
-                          batch_size=args.batch_size, query_embeddings=args.query_embeddings, half=args.half,
+                          batch_size=args.batch_size, query_embeddings=args.query_embeddings,
+                          precision=args.precision, half=args.half,
                           progress=not args.quiet)
     report = separator.separate_files(args.inputs, queries, args.outdir, mode=mode, overwrite=args.overwrite,
                                       format=args.format, subtype=args.subtype, auto=args.auto,
@@ -203,8 +198,11 @@ def _tag(args: argparse.Namespace) -> int:
 
     if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
         raise AudioSepError(f"-o {args.output}: write .csv or .json")
+    from .threads import set_threads
+
+    set_threads(args.threads)
     labels = load_labels(args.labels) if args.labels else None
-    separator = Separator(args.model, args.device, half=args.half, progress=False)
+    separator = Separator(args.model, args.device, precision=args.precision, half=args.half, progress=False)
     tags, errors = separator.tag(args.files, labels, args.top, args.window, args.cache_dir)
     for t in tags:
         shown = ", ".join(f"{label} {score:.3f}" for label, score in t.labels) or "(silent)"

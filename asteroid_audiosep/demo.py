@@ -21,6 +21,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 
 from .audio import audio_info, load_audio
+from .cli_options import add_model_options
 from .demo_support import (
     MAX_QUERIES,
     clean_message,
@@ -105,7 +106,8 @@ class DemoSeparator:
         max_minutes: longest input accepted.
         workdir: where outputs are written (default: a temporary folder removed by
             :meth:`close`).
-        half: half precision on GPU (``"fp16"`` or ``"bf16"``).
+        half: legacy alias of ``precision`` (``"fp16"`` or ``"bf16"``).
+        precision: the network's precision (see :mod:`~asteroid_audiosep.precision`).
     """
 
     def __init__(
@@ -115,13 +117,14 @@ class DemoSeparator:
         query_embeddings: Optional[Union[str, os.PathLike]] = None,
         max_minutes: float = DEFAULT_MAX_MINUTES,
         workdir: Optional[Union[str, os.PathLike]] = None,
-        half: Union[bool, str] = False,
+        half: Union[bool, str, None] = None,
+        precision: str = "auto",
     ):
         if max_minutes <= 0:
             raise AudioSepError(f"--max-minutes must be positive, got {max_minutes}")
         self.name = type(model).__name__ if isinstance(model, torch.nn.Module) else Path(os.fspath(model)).name
-        self.separator = Separator(model, device, query_embeddings=query_embeddings, half=half or None,
-                                   progress=False)  # the model: loaded once here, run in _separate
+        self.separator = Separator(model, device, precision, query_embeddings=query_embeddings,
+                                   half=half or None, progress=False)  # the model: loaded once here, run in _separate
         self.model = self.separator.model
         self.max_minutes = float(max_minutes)
         self._own_workdir = workdir is None
@@ -457,8 +460,7 @@ def serve(
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``demo`` sub-command's options."""
-    parser.add_argument("-m", "--model", default="audiosep-base",
-                        help="model package (.pth) or released model name (default: %(default)s)")
+    add_model_options(parser)
     parser.add_argument("--query-embeddings", metavar="FILE",
                         help="precomputed query-embedding table instead of the model's text encoder")
     parser.add_argument("--host", default=DEFAULT_HOST,
@@ -467,17 +469,17 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
     parser.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
                         help="longest input the page accepts, in minutes (default: %(default)s)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    parser.add_argument("--half", nargs="?", const="fp16", choices=["fp16", "bf16"],
-                        help="half precision on GPU (fp16 when given without a value)")
 
 
 def run_demo(args: argparse.Namespace) -> int:
     """``asteroid-audiosep demo``: load the model, serve the page until interrupted."""
     _import_gradio()  # a missing extra is reported before the model loads
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's startup self-checks
+    from .threads import set_threads
+
+    set_threads(args.threads)
     separator = DemoSeparator(args.model, args.device, args.query_embeddings, args.max_minutes,
-                              half=args.half or False)
+                              half=args.half, precision=args.precision)
     log.info("%s", separator.describe(markdown=False))
     try:
         serve(separator, args.host, args.port, block=True)

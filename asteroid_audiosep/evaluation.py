@@ -13,8 +13,10 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
+from .apply import _autocast
 from .errors import AudioSepError
 from .fileio import write_text_atomic
+from .precision import resolve_precision
 
 PathLike = Union[str, os.PathLike]
 
@@ -113,6 +115,7 @@ def evaluate_separation(
     estimates_dir: Optional[PathLike] = None,
     num_estimates: int = 0,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> Path:
     """Separate every item of an evaluation set and write per-item scores (resumable).
 
@@ -132,6 +135,8 @@ def evaluate_separation(
             ``num_estimates`` items (for figures).
         num_estimates: how many items' audio to keep.
         progress: show a progress bar.
+        precision: the network's precision (:func:`~asteroid_audiosep.precision.resolve_precision`);
+            fp32 by default, so that the scores equal the released evaluation's.
 
     Returns:
         The CSV path.
@@ -151,6 +156,7 @@ def evaluate_separation(
     embed = embed or model.embed_queries
     model.eval()
     device = next(model.parameters()).device
+    autocast = resolve_precision(precision, device)
     bar = _progress(_batches(dataset, todo, batch_size), len(todo), f"eval {dataset_name}/{query_type}", progress)
     count = len(results)
     for batch in bar:
@@ -159,7 +165,8 @@ def evaluate_separation(
         mix = torch.stack([b["mixture"] for b in batch]).to(device)
         ref = torch.stack([b["target"] for b in batch]).to(device)
         cond = embed([b["query"] for b in batch]).to(device)
-        est = model(mix[:, None], cond)[:, 0]
+        with _autocast(device, autocast):  # off in fp32; the STFT and mask stay fp32 anyway
+            est = model(mix[:, None], cond)[:, 0]
         est, ref, mix = est.double().cpu(), ref.double().cpu(), mix.double().cpu()
         sdr_est, sdr_mix = sdr(ref, est), sdr(ref, mix)
         si_est = si_sdr(ref, est)

@@ -24,6 +24,7 @@ from .devices import resolve_device
 from .errors import AudioSepError
 from .models import AudioSep
 from .outputs import MANIFEST, MODES, OutputPlanner, read_manifest, record_outputs
+from .precision import precision_name, resolve_precision
 from .pipeline import FileJob, FilePipeline, FileResult, SeparationReport
 from .queries import Query, QueryLike, as_queries
 from .stream import TensorSignal
@@ -36,35 +37,17 @@ PathLike = Union[str, os.PathLike]
 ModelLike = Union[str, PathLike, AudioSep]
 Queries = Union[QueryLike, Sequence[QueryLike]]
 
-_HALF = {True: torch.float16, "fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16,
-         "bfloat16": torch.bfloat16}
-
-
-def _half_dtype(half: Union[bool, str, None], device: torch.device) -> Optional[torch.dtype]:
-    """Legacy ``half`` values -> the autocast dtype (half precision is used on GPU only)."""
-    if not half:
-        return None
-    if half not in _HALF:
-        raise AudioSepError(f"half must be True, 'fp16' or 'bf16', got {half!r}")
-    if device.type != "cuda":
-        warnings.warn("half precision is only used on GPU; running in float32 on the CPU", stacklevel=3)
-        return None
-    return _HALF[half]
-
-
 def autocast_dtype(precision: Union[str, bool, None], device: torch.device,
                    half: Union[bool, str, None] = None) -> Optional[torch.dtype]:
-    """The network's autocast dtype for a ``precision`` name (None: float32).
+    """The network's autocast dtype for a ``precision`` name (None: float32), the legacy ``half``
+    values accepted as aliases: :func:`~asteroid_audiosep.precision.resolve_precision`."""
+    return resolve_precision(precision, device, half=half)
 
-    ``"auto"`` and ``"fp32"`` run in float32; ``"fp16"`` / ``"bf16"`` in half precision on GPU
-    (float32 with a warning on the CPU); the legacy ``half`` values (False, True, ``"fp16"``,
-    ``"bf16"``) are accepted as aliases and win when given. (The one place precision is resolved.)
-    """
-    if half is not None:
-        precision = half
-    if precision in (None, False, "auto", "fp32", "float32"):
-        return None
-    return _half_dtype(precision, device)
+
+def _half_dtype(half: Union[bool, str, None], device: torch.device,
+                precision: Union[str, bool, None] = "auto") -> Optional[torch.dtype]:
+    """The former name of :func:`autocast_dtype` (``half`` first)."""
+    return resolve_precision(precision, device, half=half)
 
 
 def load_model(model: ModelLike, device=None, query_embeddings: Optional[PathLike] = None) -> AudioSep:
@@ -187,8 +170,9 @@ class Separator:
             package path, or an :class:`AudioSep` (put in eval mode on ``device``). Loaded once,
             here.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
-        precision: the network's precision: ``"auto"`` (today float32), ``"fp32"``, ``"fp16"``
-            or ``"bf16"`` (half precision is used on GPU only).
+        precision: the network's precision: ``"auto"`` (bf16 on GPUs that support it and on
+            CPUs that compute bf16 natively, else fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"``
+            (see :mod:`~asteroid_audiosep.precision`).
         chunk_seconds: longest chunk; longer inputs are cut into equal grid-aligned chunks.
         context_seconds: context on each side of a chunk (>= 0.64 s keeps chunked output within
             60 dB of whole-clip output).
@@ -222,7 +206,7 @@ class Separator:
     ):
         self.model = load_model(model, device, query_embeddings)
         self.device = self.model.window.device
-        self.precision = precision if half is None else half
+        self.precision = precision_name(precision, half)
         self.autocast_dtype = autocast_dtype(precision, self.device, half)
         self.chunk_seconds = chunk_seconds
         self.context_seconds = context_seconds

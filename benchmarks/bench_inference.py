@@ -18,6 +18,8 @@ variant's allocator state or compiled code does not leak into another's figure.
   window by window, then separated for its two labels) against plain ``separate`` with two text
   queries on the same 60-minute file, reduced model and a stand-in encoder with an audio tower;
   prints the ratio (the goal: within 1.1x). GPU figures: ``benchmarks/bench_gpu.py``.
+- Precision (``bench_precision.py``): fp32 against the ``auto`` precision on this CPU, forward
+  and ``separate`` times and the output SNR between them, the detected CPU capability.
 - User level: ``separate_waveform`` against one plain forward of the same clip (the network's
   own work), side by side in one process, for 2, 5, 10, 10.5, 20, 30 s and 3 min, with the
   output's SNR against the whole-clip forward; and ``asteroid-audiosep separate`` on a folder of
@@ -364,6 +366,10 @@ def main_driver(args) -> None:
         auto_section(args, workdir)
     if "user" in args.sections:
         user_section(args, workdir, weights)
+    if "precision" in args.sections:
+        from bench_precision import precision_section  # fp32 against auto on this CPU
+
+        precision_section(args, workdir, weights)
 
 
 def speed_section(args, workdir: Path, weights: str) -> None:
@@ -581,8 +587,8 @@ def parse_args(argv=None):
     p.add_argument(
         "--sections",
         nargs="+",
-        default=["speed", "memory", "seams", "auto", "user"],
-        choices=["speed", "memory", "seams", "auto", "user"],
+        default=["speed", "memory", "seams", "auto", "user", "precision"],
+        choices=["speed", "memory", "seams", "auto", "user", "precision"],
         help="what to measure (default: everything)",
     )
     p.add_argument("--folder-model", choices=["released", "reduced"], default="released",

@@ -9,6 +9,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Precision "auto" would be bf16 on CPUs with native bf16: the suite runs fp32 on every machine
+# (tests/test_precision.py sets the capability both ways).
+os.environ.setdefault("AUDIOSEP_CPU_BF16", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 

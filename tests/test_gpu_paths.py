@@ -66,14 +66,13 @@ def test_cuda_without_a_gpu_says_what_to_do():
 
 
 def test_half_dtype_names():
+    """The legacy ``half`` values are aliases of ``precision`` (see tests/test_precision.py)."""
     cuda = torch.device("cuda")
-    assert _half_dtype(False, cuda) is None and _half_dtype(None, cuda) is None
+    assert _half_dtype(False, cuda) is None and _half_dtype(None, cuda, "fp32") is None
     assert _half_dtype(True, cuda) is torch.float16 and _half_dtype("fp16", cuda) is torch.float16
     assert _half_dtype("bf16", cuda) is torch.bfloat16 and _half_dtype("bfloat16", cuda) is torch.bfloat16
-    with pytest.raises(AudioSepError, match="half must be"):
+    with pytest.raises(AudioSepError, match="unknown half"):
         _half_dtype("fp8", cuda)
-    with pytest.warns(UserWarning, match="only used on GPU"):
-        assert _half_dtype("bf16", torch.device("cpu")) is None
 
 
 def test_model_moves_with_its_query_encoder():
@@ -119,7 +118,10 @@ def test_fused_forward_under_autocast_matches_fp32(dtype):
             model.separator.fused_inference = True
             mag = model.stft(wav).abs()
             net_out = model.separator(mag, cond)
-    assert net_out.dtype == dtype  # the network itself ran in half precision
+        net_fp32 = model.separator(mag, cond)
+    # The network itself ran in reduced precision (the fused bf16 path returns its fp32 last
+    # 1x1 convolution's output, see masknn/fused.py).
+    assert net_out.dtype in (dtype, torch.float32) and not torch.equal(net_out.float(), net_fp32)
     for out in (fused, reference):
         assert out.dtype == torch.float32 and bool(torch.isfinite(out).all())
         assert float(si_sdr(fp32.flatten(), out.flatten())) > 25.0

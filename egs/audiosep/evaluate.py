@@ -33,6 +33,7 @@ from asteroid_audiosep.evaluation import evaluate_separation
 from asteroid_audiosep.experiment import claim_eval_dir, model_package, open_eval_set, query_table
 from asteroid_audiosep.fileio import atomic_write
 from asteroid_audiosep.metrics import aggregate_results
+from asteroid_audiosep.threads import set_threads
 
 log = logging.getLogger("evaluate")
 
@@ -51,6 +52,7 @@ def main(argv=None) -> int:
         exp = data_path(cfg, get_value(cfg, "paths.exp_dir"))
         package = model_package(exp, args.model)
         device = resolve_device(get_value(cfg, "evaluation.device", "auto"))
+        set_threads(get_value(cfg, "evaluation.num_threads"))
         claim_eval_dir(exp / "eval", package)
         model = AudioSep.from_pretrained(str(package)).eval().to(device)
         log.info("model %s on %s (%d parameters)", package, device, sum(p.numel() for p in model.parameters()))
@@ -78,6 +80,7 @@ def main(argv=None) -> int:
                     extra_metrics=tuple(get_value(cfg, "evaluation.extra_metrics") or ()),
                     estimates_dir=out_dir / "examples" / query_type,
                     num_estimates=int(get_value(cfg, "evaluation.num_examples", 2)),
+                    precision=str(get_value(cfg, "evaluation.precision", "fp32")),
                 )
                 tables.append(pd.read_csv(csv, keep_default_na=False, na_values=["nan"]))
         summary = aggregate_results(pd.concat(tables, ignore_index=True))

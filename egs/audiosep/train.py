@@ -39,11 +39,13 @@ def main(argv: Optional[Sequence[str]] = None, extra_callbacks: Sequence[Any] = 
     """Command-line entry point; returns the exit status (1 with a message on bad configuration)."""
     from asteroid_audiosep.cpu_memory import retain_freed_memory
     from asteroid_audiosep.engine.trainer import run_from_files
+    from asteroid_audiosep.threads import set_threads
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (train) %(message)s")
     retain_freed_memory()
     args, rest = parse_args(argv)
     try:
+        set_threads()  # the free cores; training.num_threads, when set, overrides it
         run_from_files(args.config, rest, exp_dir=args.exp_dir, ngpu=args.ngpu,
                        num_nodes=args.num_nodes, extra_callbacks=extra_callbacks)
     except AudioSepError as err:
