@@ -11,7 +11,6 @@ recordings (:meth:`~Separator.tag`) and separate each file's most likely sounds
 import logging
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -24,8 +23,8 @@ from .devices import resolve_device
 from .errors import AudioSepError
 from .models import AudioSep
 from .outputs import MANIFEST, MODES, OutputPlanner, read_manifest, record_outputs
-from .precision import precision_name, resolve_precision
 from .pipeline import FileJob, FilePipeline, FileResult, SeparationReport
+from .precision import precision_name, resolve_precision
 from .queries import Query, QueryLike, as_queries
 from .stream import TensorSignal
 
