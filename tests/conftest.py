@@ -1,7 +1,9 @@
 """Shared fixtures: the reference material, offline Hugging Face settings, small models."""
 import os
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,35 @@ def _run_recipe(*args, root: Path, relative: bool = False, check: bool = True, e
 def run_recipe():
     """The recipe as a user runs it: ``run_recipe(*args, root=tmp_path, check=True)``."""
     return _run_recipe
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.fixture(scope="session")
+def reduced_recipe(tmp_path_factory):
+    """``reduced_recipe(conf) -> (root, exp, proc, seconds)``: stages 0-5 of ``conf`` in the
+    reduced form of tests/recipe_runs.py (``--tag reduced``, data and experiments under a
+    temporary ``root``, relative to the repository as in the default run, under umask 027: a
+    shared cluster's group-readable setting), run once per session whichever test asks first."""
+    from recipe_runs import REDUCED_RUNS, TAG
+
+    done = {}
+
+    def run(conf: str):
+        if conf not in done:
+            root = tmp_path_factory.mktemp(Path(conf).stem)
+            old = os.umask(0o027)
+            start, cpu = time.perf_counter(), _children_cpu()
+            try:
+                proc = _run_recipe("--conf", conf, "--tag", TAG, *REDUCED_RUNS[conf], root=root, relative=True)
+            finally:
+                os.umask(old)
+            seconds = time.perf_counter() - start
+            print(f"reduced run of {conf}: {seconds:.1f} s wall, {_children_cpu() - cpu:.1f} s CPU")
+            done[conf] = (root, root / "exp" / f"{Path(conf).stem}_{TAG}", proc, seconds)
+        return done[conf]
+
+    return run

@@ -1,7 +1,9 @@
 """The whole recipe, stages 0-5, on a shrunken mini config; then stage 3 again on its experiment.
 
-The config is conf/mini.yaml with command-line overrides only (a smaller corpus at 8 kHz, a
-2-level ResUNet, 20 training steps), so this exercises exactly what `./run.sh` runs.
+The config is conf/mini.yaml with command-line overrides only (its reduction in
+tests/recipe_runs.py: a smaller corpus, a 2-level ResUNet, 20 training steps), so this exercises
+exactly what `./run.sh` runs. The run itself is conftest's ``reduced_recipe`` (shared with
+tests/test_recipe_configs.py, which checks what every offline config's reduced run must show).
 """
 import math
 import os
@@ -11,43 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from recipe_runs import REDUCED_RUNS, TAG
 
 REPO = Path(__file__).resolve().parents[1]
-SHRUNKEN = [
-    "--data.mini", "{seed: 0, sample_rate: 8000, clips_per_class: [3, 1, 1], clip_seconds: [1.0, 1.5], speech_pairs: [4, 3]}",
-    "--model.channels", "[4, 8]", "--model.pool_sizes", "[[2, 2], [1, 2]]", "--model.bottleneck_channels", "8",
-    "--training.max_steps", "20", "--training.val_check_interval", "10",
-    "--training.checkpoint_every_n_steps", "10", "--training.batch_size", "4", "--training.log_every_n_steps", "5",
-]
+SHRUNKEN = REDUCED_RUNS["conf/mini.yaml"]
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory, run_recipe):
+def experiment(reduced_recipe):
     """The shrunken recipe, run under umask 027 (a shared cluster's group-readable setting)."""
-    root = tmp_path_factory.mktemp("recipe")
-    old = os.umask(0o027)
-    try:
-        proc = run_recipe("--tag", "shrunken", *SHRUNKEN, root=root, relative=True)
-    finally:
-        os.umask(old)
-    return root, root / "exp" / "mini_shrunken", proc
-
-
-def test_every_file_follows_the_umask_and_logs_are_plain_lines(experiment):
-    root, exp, _ = experiment
-    wrong = [f"{p.relative_to(root)} {oct(p.stat().st_mode & 0o777)}"
-             for p in (root / "exp").rglob("*") if p.is_file() and p.stat().st_mode & 0o777 != 0o640]
-    wrong += [f"{p.relative_to(root)} {oct(p.stat().st_mode & 0o777)}"
-              for p in (root / "data").rglob("*") if p.is_file() and p.stat().st_mode & 0o777 != 0o640]
-    assert not wrong, wrong[:20]
-    logs = sorted((exp / "log").glob("*.log"))
-    assert {p.stem for p in logs} >= {"data", "mixtures", "train", "eval", "report"}
-    for log in logs:
-        text = log.read_text()
-        assert "\r" not in text, log.name
-        longest = max((len(line) for line in text.splitlines()), default=0)
-        assert longest <= 500, (log.name, longest)
-    assert re.search(r"train: \d+/20 step \(\d+%\)", (exp / "log" / "train.log").read_text())
+    root, exp, proc, _ = reduced_recipe("conf/mini.yaml")
+    return root, exp, proc
 
 
 def test_a_second_experiment_starts_at_stage_2_on_prepared_data(experiment, run_recipe):
@@ -102,11 +78,11 @@ def test_stage3_again_gives_the_same_evaluation(experiment, run_recipe):
     first = exp.parent / "eval_first_run"
     shutil.copytree(exp / "eval", first)
     # As finished: the stored scores are the model's, nothing is recomputed.
-    run_recipe("--tag", "shrunken", "--stage", "3", "--stop_stage", "3", root=root, relative=True)
+    run_recipe("--tag", TAG, "--stage", "3", "--stop_stage", "3", root=root, relative=True)
     pd.testing.assert_frame_equal(pd.read_csv(exp / "eval" / "summary.csv"), pd.read_csv(first / "summary.csv"))
     # From scratch: the same per-item scores.
     shutil.rmtree(exp / "eval")
-    proc = run_recipe("--tag", "shrunken", "--stage", "3", "--stop_stage", "3", root=root, relative=True)
+    proc = run_recipe("--tag", TAG, "--stage", "3", "--stop_stage", "3", root=root, relative=True)
     assert "Stage 2" not in proc.stdout and "Stage 3: evaluation" in proc.stdout
     for name in ("summary.csv", "mini/label.csv", "mini/caption.csv", "mini/paraphrase.csv"):
         again, before = pd.read_csv(exp / "eval" / name), pd.read_csv(first / name)

@@ -89,7 +89,8 @@ def prepare_hybrid(encoder_spec: dict, cache, train_set, exp_dir: Path, write: b
         train_set: the :class:`~asteroid_audiosep.data.LASSTrainDataset`.
         exp_dir: the experiment folder (the clip cache goes there).
         write: whether this process writes files (rank 0).
-        hybrid: whether audio-queried items are trained (``use_text_ratio < 1``).
+        hybrid: whether audio-queried items are trained (``use_text_ratio < 1`` with
+            ``query_modality: audio``; image-queried items use the picture table instead).
         wanted: whether to standardise (``standardize: true`` in the config's encoder spec).
 
     Returns:

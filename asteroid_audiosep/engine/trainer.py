@@ -177,8 +177,10 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
     if training["embedding_cache"]:
         cache, encoder_spec = build_query_cache(encoder_spec, texts, exp_dir,
                                                 training["cache_batch_size"], rank0)
+        # Clip (audio) embeddings only for audio-queried items; image-queried ones use the picture table.
+        audio_hybrid = float(training["use_text_ratio"]) < 1.0 and training["query_modality"] == "audio"
         cache, clips, encoder_spec = prepare_hybrid(encoder_spec, cache, train_set, exp_dir, rank0,
-                                                    float(training["use_text_ratio"]) < 1.0, standardized)
+                                                    audio_hybrid, standardized)
         embed_dim = cache.embed_dim
     else:
         from ..encoders import build_query_encoder
