@@ -137,6 +137,15 @@ def write_report(
                 if used else "This run evaluated none of the paper's separation benchmarks.")
         add_table("table3_benchmarks", "Table III: separation benchmarks (SI-SDR, SDRi in dB)",
                   table3, note)
+    if results is not None:
+        from .dcase import dcase_table
+
+        dcase = dcase_table(results, system_name)
+        if len(dcase):
+            add_table("dcase2024_validation", "DCASE 2024 Task 9 synthetic validation (dB)", dcase,
+                      "Mixtures made and scored as the released dcase_evaluator.py does (noise at the row's "
+                      "SNR, 0.9/max declipping, whole 10 s clips at 16 kHz, plain means). The baseline row is "
+                      "the challenge's published figure on all 3,000 validation mixtures.")
     if enhancement is not None:
         add_table("table4_enhancement", "Table IV: speech enhancement",
                   enhancement_table(enhancement, paper),
