@@ -9,7 +9,8 @@ and each (chunk, context) setting, the SNR of the chunked output against the who
 (dB; higher is closer) and the max abs difference, with the time of each.
 
 Model: a package (default ``exp/mini_dp/best_model.pth``, the mini AudioSep-DP that
-``./run.sh --conf conf/mini_dp.yaml`` trains); ``--untrained`` builds the same architecture with
+``./run.sh --conf conf/mini_dp.yaml`` trains), or ``--checkpoint`` one of that run's training
+checkpoints (``exp/mini_dp/checkpoints/step*.ckpt``); ``--untrained`` builds the same architecture with
 random weights instead (a stand-in when no trained model exists; its figures say less).
 Input: mixtures of the mini corpus's test split (``data/mini/eval/test``) laid end to end, else
 noise with tones.
@@ -37,6 +38,15 @@ MINI_ARGS = dict(sample_rate=8000, n_fft=256, hop_length=128, channels=[8, 16, 3
 
 
 def load(args):
+    if args.checkpoint:  # a training checkpoint of the mini_dp recipe run (exp/mini_dp/checkpoints/*.ckpt)
+        from asteroid_audiosep.encoders import PrecomputedQueryEncoder
+
+        model = AudioSepDP(**MINI_ARGS)
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+        model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
+        table = PrecomputedQueryEncoder(path=Path(args.checkpoint).parents[1] / "query_embeddings.pt")
+        query = sorted(table.index)[0]
+        return model.eval(), table.encode_text([query]), f"{args.checkpoint}, query {query!r}"
     if args.untrained:
         torch.manual_seed(0)
         model = AudioSepDP(**MINI_ARGS)
@@ -79,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--package", default="exp/mini_dp/best_model.pth")
     parser.add_argument("--untrained", action="store_true")
+    parser.add_argument("--checkpoint", help="a training checkpoint of the mini_dp run instead of a package")
     parser.add_argument("--data", default="data/mini/eval/test")
     parser.add_argument("--lengths", type=float, nargs="+", default=[30.0, 120.0])
     parser.add_argument("--threads", type=int, default=1)
