@@ -184,7 +184,7 @@ def write_report(
                 pd.concat(tables, ignore_index=True),
                 "The built-in procedural corpus: not comparable with the paper's numbers. "
                 "Paraphrases are held-out captions never seen in training. Train s/step: wall time "
-                "per training step of each run as logged (machine load included).",
+                "per training step of each run (train_report.json; machine load included).",
             )
     if results is not None and supervision is not None:
         from .supervision import supervision_table

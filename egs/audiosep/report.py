@@ -5,7 +5,6 @@ figures, written to ``<exp>/report/`` with ``report.md`` linking everything.
 Usage: report.py --config exp/<name>/config.yaml
 """
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -41,18 +40,15 @@ def _supervision(cfg):
 
 
 def seconds_per_step(exp: Path) -> Optional[float]:
-    """Training wall time per step, from the last progress line of ``<exp>/log/train.log``
-    (``train: N/M step ... elapsed [H:]MM:SS``), or None."""
-    log = exp / "log" / "train.log"
-    if not log.is_file():
+    """Training wall time per step, from ``<exp>/train_report.json`` (written by stage 2), or None."""
+    import json
+
+    path = exp / "train_report.json"
+    try:
+        rate = float(json.loads(path.read_text())["train_steps_per_sec"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    found = re.findall(r"train: (\d+)/\d+ step .*?elapsed ([\d:]+)", log.read_text(errors="replace"))
-    if not found or int(found[-1][0]) == 0:
-        return None
-    seconds = 0
-    for part in found[-1][1].split(":"):
-        seconds = 60 * seconds + int(part)
-    return seconds / int(found[-1][0])
+    return 1.0 / rate if rate > 0 else None
 
 
 def model_name(exp: Path) -> str:
