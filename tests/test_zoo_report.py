@@ -22,6 +22,7 @@ def test_mini_table_has_a_model_column_and_other_runs(tmp_path):
     assert list(table.columns[:3]) == ["Dataset", "Model", "System"]
     assert list(table["Model"]) == ["AudioSepDP"] * 2 + ["AudioSep"] * 2
     assert list(table["Train s/step"]) == [0.4, 0.4, 0.2, 0.2]
+    assert list(table["Source"]) == ["this run"] * 2 + ["compared run"] * 2
     dp = table[(table["Model"] == "AudioSepDP") & (table["Query type"] == "caption")].iloc[0]
     plain = table[(table["Model"] == "AudioSep") & (table["Query type"] == "caption")].iloc[0]
     assert (dp["SDRi"], plain["SDRi"]) == (7.0, 5.0)

@@ -173,10 +173,12 @@ def write_report(
             runs = [(system_name, model_name, seconds_per_step, results)]
             runs += [(n, m, t, load_results(r, SEPARATION_COLUMNS, f"results of {n}")) for n, m, t, r in other_runs]
             tables = []
-            for name, model, step_time, run_results in runs:
+            for k, (name, model, step_time, run_results) in enumerate(runs):
                 table = query_type_table(run_results[run_results["dataset"].isin(minis)], None, name,
                                          datasets=minis)
                 table.insert(1, "Model", model)
+                if k:
+                    table["Source"] = "compared run"
                 table["Train s/step"] = step_time
                 tables.append(table)
             add_table(

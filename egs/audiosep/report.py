@@ -73,7 +73,7 @@ def other_runs(cfg):
         if not csvs:
             raise AudioSepError(f"report.compare: {exp} has no evaluation results (run its stage 3 first)")
         other = load_config(exp / "config.yaml") if (exp / "config.yaml").is_file() else {}
-        name = str(get_value(other, "report.system_name", exp.name))
+        name = str(get_value(other, "report.system_name", exp.name)).replace(" (this run)", "")
         runs.append((name, model_name(exp), seconds_per_step(exp), csvs))
     return runs
 
