@@ -1,7 +1,8 @@
 """asteroid-audiosep: AudioSep ("Separate Anything You Describe") for the Asteroid toolkit.
 
-Importing the package registers :class:`AudioSep` with Asteroid, so that
-``asteroid.models.get("AudioSep")`` and ``BaseModel.from_pretrained(package)`` find it.
+Importing the package registers :class:`AudioSep` and :class:`AudioSepDP` with Asteroid, so that
+``asteroid.models.get("AudioSep")`` (or ``"AudioSepDP"``) and ``BaseModel.from_pretrained(package)``
+find them.
 
 Separate with :class:`Separator` (the model loaded once)::
 
@@ -44,13 +45,15 @@ from asteroid import models as _asteroid_models  # noqa: E402  (after the warnin
 
 from .api import separate, separate_waveform  # noqa: E402
 from .errors import AudioSepError  # noqa: E402
-from .models import AudioSep  # noqa: E402
+from .models import AudioSep, AudioSepDP  # noqa: E402
 from .queries import Query  # noqa: E402
 from .separator import Separator  # noqa: E402
 
-try:
-    _asteroid_models.get("AudioSep")
-except ValueError:
-    _asteroid_models.register_model(AudioSep)
+for _model in (AudioSep, AudioSepDP):
+    try:
+        _asteroid_models.get(_model.__name__)
+    except ValueError:
+        _asteroid_models.register_model(_model)
 
-__all__ = ["AudioSep", "AudioSepError", "Query", "Separator", "separate", "separate_waveform", "__version__"]
+__all__ = ["AudioSep", "AudioSepDP", "AudioSepError", "Query", "Separator", "separate", "separate_waveform",
+           "__version__"]

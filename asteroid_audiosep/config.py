@@ -156,7 +156,7 @@ def missing_values(cfg: Any, prefix: str = "") -> List[str]:
 
 #: The first recipe stage that reads each part of the config (the longest matching prefix wins).
 STAGE_OF = {"data.corpora": 0, "data.mini": 0, "data.eval_mixtures": 1, "data": 2, "model": 2,
-            "training": 2, "import": 2, "evaluation": 3, "paths.benchmark_dir": 3,
+            "training": 2, "import": 2, "evaluation": 3, "paths.benchmark_dir": 3, "paths.dcase_validation_dir": 3,
             "enhancement": 4, "report": 5}
 
 

@@ -60,7 +60,8 @@ def claim_eval_dir(eval_dir: Union[str, Path], package: Union[str, Path]) -> boo
 
 def open_eval_set(entry: Dict[str, Any], query_column: str, sample_rate: int,
                   path: PathFn = Path):
-    """The dataset of one ``evaluation.sets`` entry (``list: CSV`` or ``released: NAME``).
+    """The dataset of one ``evaluation.sets`` entry (``list: CSV``, ``released: NAME`` or
+    ``dcase2024_validation: FOLDER``).
 
     Args:
         entry: the config entry.
@@ -82,8 +83,12 @@ def open_eval_set(entry: Dict[str, Any], query_column: str, sample_rate: int,
             class_labels_csv=path(labels) if labels else None,
             skip_missing=bool(entry.get("skip_missing", False)),
         )
+    if "dcase2024_validation" in entry:  # DCASE 2024 Task 9 validation folder (data/dcase.py)
+        from .data.dcase import DCASEValidationDataset
+
+        return DCASEValidationDataset(path(entry["dcase2024_validation"]), sample_rate=sample_rate)
     if "list" not in entry:
-        raise AudioSepError(f"evaluation set {name}: give `list` or `released`")
+        raise AudioSepError(f"evaluation set {name}: give `list`, `released` or `dcase2024_validation`")
     from .data import LASSEvalDataset
 
     return LASSEvalDataset(path(entry["list"]), query_column=query_column, sample_rate=sample_rate)

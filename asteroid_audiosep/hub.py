@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .errors import AudioSepError
 
-#: Released models known by name: Hugging Face repo, file, repo type, and a mirror.
+#: Released models known by name: a Hugging Face repo, file, repo type and mirror; or a Zenodo
+#: record with the URL of its checkpoint file; or (file name not confirmed) the record only.
 KNOWN_MODELS = {
     "audiosep-base": dict(
         repo_id="Audio-AGI/AudioSep",
@@ -17,6 +18,15 @@ KNOWN_MODELS = {
         repo_type="space",
         mirror=dict(repo_id="nielsr/audiosep-demo", filename="audiosep_base_4M_steps.ckpt"),
     ),
+    # DCASE 2024 Task 9 baseline, file `audiosep,baseline-16k,step=200000.ckpt` of the record.
+    "dcase2024-baseline": dict(
+        record="https://zenodo.org/records/10887460",
+        url="https://zenodo.org/records/10887460/files/audiosep%2Cbaseline-16k%2Cstep%3D200000.ckpt?download=1",
+    ),
+    # AudioSep-DP: the record publishes archives whose file names are not confirmed here; users
+    # download and unpack them, and pass the .ckpt file (docs/zoo.md).
+    "audiosep-dp-16k": dict(record="https://zenodo.org/records/14208090"),
+    "audiosep-dp-32k": dict(record="https://zenodo.org/records/14208090"),
 }
 
 
@@ -27,17 +37,27 @@ def default_cache_dir() -> Path:
 
 
 def download_official(name: str = "audiosep-base") -> Path:
-    """Download a released checkpoint by name from the Hugging Face hub (needs internet; the hub
-    keeps its own cache, so a second call does not download again).
+    """Download a released checkpoint by name from the Hugging Face hub or Zenodo (needs
+    internet; downloads are cached, so a second call does not download again).
 
     Raises:
-        AudioSepError: an unknown name, or neither the repository nor its mirror answered.
+        AudioSepError: an unknown name, a name whose file must be downloaded by hand, or no
+            source answered.
     """
     if name not in KNOWN_MODELS:
         raise AudioSepError(f"unknown released model {name!r}; known: {sorted(KNOWN_MODELS)}")
+    info = KNOWN_MODELS[name]
+    by_hand = "`asteroid-audiosep convert-official FILE OUT.pth` (or pass FILE as the model)"
+    if "record" in info and "url" not in info:
+        raise AudioSepError(f"{name!r} is published as an archive on {info['record']}: download and "
+                            f"unpack it, then run {by_hand}")
+    if "url" in info:
+        try:
+            return download_url(info["url"])
+        except AudioSepError as err:
+            raise AudioSepError(f"{err}; download it by hand from {info['record']} and run {by_hand}") from err
     from huggingface_hub import hf_hub_download
 
-    info = KNOWN_MODELS[name]
     errors = []
     for source in (info, info.get("mirror")):
         if not source:

@@ -1,10 +1,11 @@
-"""The released AudioSep checkpoint (``audiosep_base_4M_steps.ckpt``): its tensor names, their
-split into separator and CLAP weights, and the conversion into an Asteroid model package.
+"""Released checkpoints of AudioSep's family (AudioSep, the DCASE 2024 baseline, AudioSep-DP):
+their split into separator and CLAP weights, and the conversion into an Asteroid model package.
+
+Recognising a checkpoint's layout and architecture lives in :mod:`asteroid_audiosep.layouts`.
 
 Downloads live in :mod:`asteroid_audiosep.hub`; deciding what a model argument names lives in
 :mod:`asteroid_audiosep.pretrained`.
 """
-import re
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -12,77 +13,20 @@ import torch
 
 from .errors import AudioSepError
 from .fileio import atomic_write
-
-_RENAMES = [
-    # (regex on the released name without "ss_model.", replacement) in order.
-    (r"^base\.(bn0|pre_conv|after_conv)\.", r"separator.\1."),
-    (r"^base\.encoder_block(\d)\.conv_block1\.", lambda m: f"separator.encoder_blocks.{int(m[1]) - 1}.conv_block."),
-    (r"^base\.conv_block7a\.conv_block1\.", "separator.bottleneck.conv_block."),
-    (r"^base\.decoder_block(\d)\.conv_block2\.", lambda m: f"separator.decoder_blocks.{int(m[1]) - 1}.conv_block."),
-    (r"^base\.decoder_block(\d)\.(conv1|bn1)\.", lambda m: f"separator.decoder_blocks.{int(m[1]) - 1}.{m[2]}."),
-    (r"^film\.encoder_block(\d)->conv_block1->beta(\d)\.",
-     lambda m: f"separator.encoder_blocks.{int(m[1]) - 1}.conv_block.film{m[2]}.linear."),
-    (r"^film\.conv_block7a->conv_block1->beta(\d)\.", r"separator.bottleneck.conv_block.film\1.linear."),
-    (r"^film\.decoder_block(\d)->conv_block2->beta(\d)\.",
-     lambda m: f"separator.decoder_blocks.{int(m[1]) - 1}.conv_block.film{m[2]}.linear."),
-    (r"^film\.decoder_block(\d)->beta1\.", lambda m: f"separator.decoder_blocks.{int(m[1]) - 1}.film1.linear."),
-]
-# Released tensors that the computation never uses: the STFT/ISTFT kernels (torch.stft is
-# used instead), and each decoder block's unused bn2 and beta2.
-_DROPPED = re.compile(r"^(base\.(stft|istft)\.|base\.decoder_block\d\.bn2\.|film\.decoder_block\d->beta2\.)")
-
-
-def _rename(key: str) -> Optional[str]:
-    if _DROPPED.match(key):
-        return None
-    for pattern, repl in _RENAMES:
-        new, n = re.subn(pattern, repl, key)
-        if n:
-            return new
-    raise KeyError(key)
+from .layouts import match_layout, model_class
 
 
 def split_released_state_dict(
     state_dict: Dict[str, torch.Tensor],
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
     """Split a released Lightning ``state_dict`` into (separator, CLAP) weights, the separator's
-    renamed to :class:`~asteroid_audiosep.models.AudioSep` names.
+    renamed to model names (any layout of :mod:`asteroid_audiosep.layouts`).
 
     Raises:
-        AudioSepError: the tensors are not exactly the released layout (names the missing and
-            unexpected ones).
+        AudioSepError: the tensors match no released layout (names the closest layout and the
+            missing and unexpected tensors).
     """
-    from .models import RELEASED_ARGS, AudioSep
-
-    reference = AudioSep(**RELEASED_ARGS).state_dict()
-    separator, clap, unexpected = {}, {}, []
-    for key, value in state_dict.items():
-        if key.startswith("query_encoder."):
-            clap[key] = value
-            continue
-        if not key.startswith("ss_model."):
-            unexpected.append(key)
-            continue
-        try:
-            new = _rename(key[len("ss_model.") :])
-        except KeyError:
-            unexpected.append(key)
-            continue
-        if new is None:
-            continue
-        if new not in reference:
-            unexpected.append(key)
-        elif tuple(reference[new].shape) != tuple(value.shape):
-            unexpected.append(f"{key} (shape {tuple(value.shape)}, expected {tuple(reference[new].shape)})")
-        else:
-            separator[new] = value
-    missing = sorted(set(reference) - set(separator))
-    if missing or unexpected:
-        raise AudioSepError(
-            "not a released AudioSep checkpoint (audiosep_base_4M_steps.ckpt layout): "
-            f"{len(missing)} missing tensors {missing[:8]}{'...' if len(missing) > 8 else ''}, "
-            f"{len(unexpected)} unexpected tensors {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}"
-        )
+    _, _, separator, clap = match_layout(state_dict)
     return separator, clap
 
 
@@ -93,10 +37,14 @@ def convert_official(
     *,
     trust_checkpoint: bool = False,
 ) -> Path:
-    """Convert a released AudioSep checkpoint into an Asteroid model package.
+    """Convert a released checkpoint of AudioSep's family into an Asteroid model package.
+
+    The architecture (sample rate, STFT, dual-path block) is read from the tensors; the package
+    is an :class:`AudioSep` or, with a dual-path block, an :class:`AudioSepDP`.
 
     Args:
-        checkpoint: the released Lightning checkpoint (``audiosep_base_4M_steps.ckpt``).
+        checkpoint: the released Lightning checkpoint (``audiosep_base_4M_steps.ckpt``, the
+            DCASE 2024 baseline's or an AudioSep-DP one).
         out_path: the package to write (``.pth``). When the checkpoint holds the CLAP weights
             (``query_encoder.model.*``), they are written beside it as ``<stem>.clap.pt`` and
             the package's ``clap`` encoder points at that file.
@@ -107,15 +55,13 @@ def convert_official(
     Returns:
         The package path.
     """
-    from .models import RELEASED_ARGS, AudioSep
-
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     if not checkpoint.is_file():
         raise AudioSepError(f"checkpoint not found: {checkpoint}")
     if out_path.resolve() == checkpoint.resolve():
         raise AudioSepError("the output package must not overwrite the input checkpoint")
     ckpt = read_released_checkpoint(checkpoint, trust=trust_checkpoint)
-    separator, clap = split_released_state_dict(ckpt.get("state_dict", ckpt))
+    layout, args, separator, clap = match_layout(ckpt.get("state_dict", ckpt))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if query_encoder is None:
         from .encoders.clap import CLAP_CHECKPOINT, clean_clap_state_dict
@@ -125,10 +71,11 @@ def convert_official(
             clap_path = out_path.with_name(out_path.stem + ".clap.pt")
             _atomic_save({"state_dict": clean_clap_state_dict(clap)}, clap_path)
             query_encoder["checkpoint"] = str(clap_path.resolve())
-    model = AudioSep(**RELEASED_ARGS, query_encoder=query_encoder)
+    model = model_class(args)(**args, query_encoder=query_encoder)
     model.load_state_dict(separator)
     package = model.serialize()
     package["infos"]["converted_from"] = checkpoint.name
+    package["infos"]["layout"] = layout
     _atomic_save(package, out_path)
     return out_path
 

@@ -160,12 +160,12 @@ def test_table7_and_the_mini_corpus_table(evaluation):
     assert list(table7["Query type"]) == ["labels", "caption"]
     assert list(table7["Source"]) == ["this run", "this run"]
     mini = read_table(evaluation, "mini_query_types")
-    assert list(mini.columns) == ["Dataset", "System", "Query type", "Source", "Items", "SI-SDR",
-                                  "SDRi", "SDR"]
+    assert list(mini.columns) == ["Dataset", "Model", "System", "Query type", "Source", "Items", "SI-SDR",
+                                  "SDRi", "SDR", "Train s/step"]
     assert list(mini["Query type"]) == ["label", "caption", "paraphrase"]
     assert list(mini["Items"]) == [4, 4, 4]
     for row in mini.itertuples():
-        items = results[(results.dataset == "mini") & (results.query_type == row[3])]
+        items = results[(results.dataset == "mini") & (results.query_type == row[4])]
         assert row.SDRi == pytest.approx(items["sdri"].mean())
     summary = read_table(evaluation, "summary")
     assert len(summary) == 7  # esc50, audiocaps x2, audioset, mini x3

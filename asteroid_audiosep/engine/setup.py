@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..errors import AudioSepError
-from ..models import AudioSep
+from ..models import AudioSep, AudioSepDP
 from .hardware import is_main_process
 
 logger = logging.getLogger("train")
@@ -94,6 +94,7 @@ def build_model(
     model_conf, sample_rate = dict(cfg["model"]), cfg["data"]["sample_rate"]
     if initial is not None:
         model = initial
+        check_dprnn(model, model_conf.get("dprnn"))
         if model.condition_dim != embed_dim:
             raise AudioSepError(
                 f"the model of training.init_from expects {model.condition_dim}-d queries but the "
@@ -110,14 +111,36 @@ def build_model(
             f"model.condition_dim={model_conf['condition_dim']} but the {encoder_spec['type']} query encoder "
             f"gives {embed_dim}-d embeddings: set model.condition_dim: {embed_dim} (or remove it)"
         )
-    accepted = set(inspect.signature(AudioSep.__init__).parameters) - {"self"}
+    model_class = AudioSepDP if model_conf.get("dprnn") else AudioSep
+    if not model_conf.get("dprnn"):
+        model_conf.pop("dprnn", None)
+    accepted = set(inspect.signature(AudioSep.__init__).parameters) - {"self"} | {"dprnn"}
     unknown = set(model_conf) - accepted
     if unknown:
         raise AudioSepError(f"unknown model arguments {sorted(unknown)}; AudioSep accepts {sorted(accepted)}")
     try:
-        return AudioSep(sample_rate=sample_rate, query_encoder=encoder_spec, **model_conf)
+        return model_class(sample_rate=sample_rate, query_encoder=encoder_spec, **model_conf)
     except (ValueError, TypeError) as err:
         raise AudioSepError(f"the model section is not a valid AudioSep: {err}") from err
+
+
+def check_dprnn(model: AudioSep, wanted: Optional[dict]) -> None:
+    """Fail when the config's ``model.dprnn`` block and the ``training.init_from`` model's
+    disagree (a plain AudioSep, or another layer count or hidden size)."""
+    if not wanted:
+        return
+    from ..models.audiosep_dp import dprnn_args
+
+    have = model.get_model_args().get("dprnn")
+    wanted = dprnn_args(wanted)
+    differ = [k for k in ("layers", "hidden", "rnn_layers") if not have or have[k] != wanted[k]]
+    if differ:
+        got = "no dual-path block" if not have else ", ".join(f"{k}={have[k]}" for k in differ)
+        raise AudioSepError(
+            f"training.init_from has {got} but model.dprnn asks for "
+            + ", ".join(f"{k}={wanted[k]}" for k in differ)
+            + ": set model.dprnn to the checkpoint's values (or null to take them from it)"
+        )
 
 
 def find_resume_checkpoint(ckpt_dir: Path) -> Optional[Path]:

@@ -167,6 +167,9 @@ class ResUNet30(nn.Module):
             for i, o, p in zip(dec_ins, channels[::-1], pool_sizes[::-1])
         )
         self.after_conv = nn.Conv2d(channels[0], in_channels * 3, kernel_size=1)
+        #: Optional block between the bottleneck and the decoder, (B, C, T', F') -> same shape
+        #: (AudioSep-DP's dual-path RNN, :mod:`.dprnn`); None in the released AudioSep.
+        self.center: Optional[nn.Module] = None
 
     #: In eval mode without autograd, run the fused inference path (:mod:`.fused`); set to
     #: False to always run :meth:`reference_forward`.
@@ -198,6 +201,8 @@ class ResUNet30(nn.Module):
             x, skip = block(x, condition)
             skips.append(skip)
         x, _ = self.bottleneck(x, condition)
+        if self.center is not None:
+            x = self.center(x)
         for block, skip in zip(self.decoder_blocks, reversed(skips)):
             x = block(x, skip, condition)
         x = self.after_conv(x)

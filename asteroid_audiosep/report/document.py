@@ -58,6 +58,9 @@ def write_report(
     title: str = "AudioSep evaluation report",
     notes: Sequence[str] = (),
     supervision: Optional[Tuple[str, float]] = None,
+    model_name: str = "",
+    seconds_per_step: Optional[float] = None,
+    other_runs: Sequence[Tuple[str, str, Optional[float], TableSource]] = (),
 ) -> Path:
     """Write the tables, figures and ``report.md`` of one evaluation into ``out_dir``.
 
@@ -82,6 +85,13 @@ def write_report(
         notes: lines shown under the heading (e.g. training clips dropped for test overlap).
         supervision: ``(encoder, text ratio)`` of this run: adds Table V (the paper's
             multimodal-supervision ablation with this run's rows, ``tables/table5_supervision``).
+        model_name: this run's model (e.g. ``AudioSep``, ``AudioSepDP``), the mini table's
+            ``Model`` column.
+        seconds_per_step: this run's measured training time per step (the mini table's
+            ``Train s/step`` column), when known.
+        other_runs: ``(system name, model name, seconds per step, separation results)`` of other
+            runs whose mini-corpus rows are shown beside this run's (e.g. AudioSep and
+            AudioSep-DP trained on the same data).
 
     Returns:
         The path of ``report.md``.
@@ -137,6 +147,15 @@ def write_report(
                 if used else "This run evaluated none of the paper's separation benchmarks.")
         add_table("table3_benchmarks", "Table III: separation benchmarks (SI-SDR, SDRi in dB)",
                   table3, note)
+    if results is not None:
+        from .dcase import dcase_table
+
+        dcase = dcase_table(results, system_name)
+        if len(dcase):
+            add_table("dcase2024_validation", "DCASE 2024 Task 9 synthetic validation (dB)", dcase,
+                      "Mixtures made and scored as the released dcase_evaluator.py does (noise at the row's "
+                      "SNR, 0.9/max declipping, whole 10 s clips at 16 kHz, plain means). The baseline row is "
+                      "the challenge's published figure on all 3,000 validation mixtures.")
     if enhancement is not None:
         add_table("table4_enhancement", "Table IV: speech enhancement",
                   enhancement_table(enhancement, paper),
@@ -151,12 +170,23 @@ def write_report(
                 add_table("table7_query_types", "Table VII: query types", table7)
         minis = [d for d in dict.fromkeys(results["dataset"]) if canonical_dataset(d) in mini]
         if minis:
+            runs = [(system_name, model_name, seconds_per_step, results)]
+            runs += [(n, m, t, load_results(r, SEPARATION_COLUMNS, f"results of {n}")) for n, m, t, r in other_runs]
+            tables = []
+            for k, (name, model, step_time, run_results) in enumerate(runs):
+                table = query_type_table(run_results[run_results["dataset"].isin(minis)], None, name,
+                                         datasets=minis)
+                table.insert(1, "Model", model)
+                if k:
+                    table["Source"] = "compared run"
+                table["Train s/step"] = step_time
+                tables.append(table)
             add_table(
                 "mini_query_types", "Mini corpus: query types (Table VII layout)",
-                query_type_table(results[results["dataset"].isin(minis)], None, system_name,
-                                 datasets=minis),
+                pd.concat(tables, ignore_index=True),
                 "The built-in procedural corpus: not comparable with the paper's numbers. "
-                "Paraphrases are held-out captions never seen in training.",
+                "Paraphrases are held-out captions never seen in training. Train s/step: wall time "
+                "per training step of each run (train_report.json; machine load included).",
             )
     if results is not None and supervision is not None:
         from .supervision import supervision_table

@@ -66,23 +66,24 @@ def main(argv=None) -> int:
         def path(value):
             return data_path(cfg, value)
 
-        for entry in sets:
+        # Every set is opened (its files checked) before any separation starts.
+        opened = [(entry, query_type, open_eval_set(entry, query_type, int(model.sample_rate), path=path))
+                  for entry in sets for query_type in entry.get("query_types") or ["caption"]]
+        for entry, query_type, dataset in opened:
             name = entry.get("name") or entry.get("released")
-            for query_type in entry.get("query_types") or ["caption"]:
-                dataset = open_eval_set(entry, query_type, int(model.sample_rate), path=path)
-                base = path(entry["list"]).parent if "list" in entry else path(entry.get("data_dir", "."))
-                table = query_table(model, dataset.queries(), embeddings, query_type=query_type, base_dir=base)
-                out_dir = exp / "eval" / str(name)
-                csv = evaluate_separation(
-                    model, dataset, out_dir / f"{query_type}.csv", dataset_name=str(name),
-                    query_type=query_type, embed=table.encode_text,
-                    batch_size=int(get_value(cfg, "evaluation.batch_size", 1)),
-                    extra_metrics=tuple(get_value(cfg, "evaluation.extra_metrics") or ()),
-                    estimates_dir=out_dir / "examples" / query_type,
-                    num_estimates=int(get_value(cfg, "evaluation.num_examples", 2)),
-                    precision=str(get_value(cfg, "evaluation.precision", "fp32")),
-                )
-                tables.append(pd.read_csv(csv, keep_default_na=False, na_values=["nan"]))
+            base = path(entry["list"]).parent if "list" in entry else path(entry.get("data_dir", "."))
+            table = query_table(model, dataset.queries(), embeddings, query_type=query_type, base_dir=base)
+            out_dir = exp / "eval" / str(name)
+            csv = evaluate_separation(
+                model, dataset, out_dir / f"{query_type}.csv", dataset_name=str(name),
+                query_type=query_type, embed=table.encode_text,
+                batch_size=int(get_value(cfg, "evaluation.batch_size", 1)),
+                extra_metrics=tuple(get_value(cfg, "evaluation.extra_metrics") or ()),
+                estimates_dir=out_dir / "examples" / query_type,
+                num_estimates=int(get_value(cfg, "evaluation.num_examples", 2)),
+                precision=str(get_value(cfg, "evaluation.precision", "fp32")),
+            )
+            tables.append(pd.read_csv(csv, keep_default_na=False, na_values=["nan"]))
         summary = aggregate_results(pd.concat(tables, ignore_index=True))
         with atomic_write(exp / "eval" / "summary.csv", mode=None) as tmp:
             summary.to_csv(tmp, index=False)

@@ -7,6 +7,7 @@ Usage: report.py --config exp/<name>/config.yaml
 import argparse
 import sys
 from pathlib import Path
+from typing import Optional
 
 from asteroid_audiosep import AudioSepError
 from asteroid_audiosep.config import check_required, expand_path, get_value, load_config
@@ -38,6 +39,45 @@ def _supervision(cfg):
     return str(encoder), float(get_value(cfg, "training.use_text_ratio", 1.0))
 
 
+def seconds_per_step(exp: Path) -> Optional[float]:
+    """Training wall time per step, from ``<exp>/train_report.json`` (written by stage 2), or None."""
+    import json
+
+    path = exp / "train_report.json"
+    try:
+        rate = float(json.loads(path.read_text())["train_steps_per_sec"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return 1.0 / rate if rate > 0 else None
+
+
+def model_name(exp: Path) -> str:
+    """The model class of ``<exp>/best_model.pth`` ("" when there is none)."""
+    import torch
+
+    package = exp / "best_model.pth"
+    if not package.is_file():
+        return ""
+    return str(torch.load(package, map_location="cpu", weights_only=True).get("model_name", ""))
+
+
+def other_runs(cfg):
+    """``report.compare``: other experiments shown beside this one in the mini table."""
+    runs = []
+    for folder in get_value(cfg, "report.compare") or []:
+        exp = Path(expand_path(cfg, str(folder)))
+        if not exp.is_dir():
+            print(f"report.compare: {exp} not found, not shown (train it first, e.g. ./run.sh for exp/mini)")
+            continue
+        csvs = sorted((exp / "eval").glob("*/*.csv"))
+        if not csvs:
+            raise AudioSepError(f"report.compare: {exp} has no evaluation results (run its stage 3 first)")
+        other = load_config(exp / "config.yaml") if (exp / "config.yaml").is_file() else {}
+        name = str(get_value(other, "report.system_name", exp.name)).replace(" (this run)", "")
+        runs.append((name, model_name(exp), seconds_per_step(exp), csvs))
+    return runs
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +104,9 @@ def main(argv=None) -> int:
             title=f"AudioSep evaluation report: {exp.name}",
             notes=[dropped_summary(expand_path(cfg, get_value(cfg, "data.train_datafiles") or []))],
             supervision=_supervision(cfg),
+            model_name=model_name(exp),
+            seconds_per_step=seconds_per_step(exp),
+            other_runs=other_runs(cfg),
         )
     except AudioSepError as err:
         print(f"report.py: error: {err}", file=sys.stderr)

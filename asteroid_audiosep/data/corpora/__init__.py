@@ -10,6 +10,7 @@ from .audiocaps import audiocaps_eval_clips, build_audiocaps_eval, prepare_audio
 from .audioset import prepare_audioset
 from .clotho import build_clotho_eval, clotho_eval_clips, prepare_clotho
 from .esc50 import build_esc50_eval, esc50_eval_clips, prepare_esc50
+from .fsd50k import prepare_fsd50k
 from .inputs import check_corpus_inputs as _check_inputs
 from .music import build_music_eval, prepare_music
 from .vggsound import build_vggsound_eval, prepare_vggsound, vggsound_eval_clips
@@ -25,6 +26,7 @@ PREPARERS = {
     "wavcaps": prepare_wavcaps,
     "esc50": prepare_esc50,
     "music": prepare_music,
+    "fsd50k": prepare_fsd50k,
 }
 
 #: Corpus name -> function building its evaluation mixtures (the paper's protocol).

@@ -35,6 +35,8 @@ CORPUS_INFOS: Dict[str, Dict] = {
               "licenses": [{"title": "ESC-50", "license": "CC BY-NC 3.0"}]},
     "music": {"dataset": "MUSIC", "url": "https://github.com/roudimit/MUSIC_dataset",
               "licenses": [{"title": "audio", "license": "YouTube videos, their uploaders' terms"}]},
+    "fsd50k": {"dataset": "FSD50K", "url": "https://zenodo.org/record/4060432",
+               "licenses": [{"title": "FSD50K", "license": "CC BY 4.0 (clips: CC0, CC BY or CC BY-NC, see its LICENSE)"}]},
     "voicebank_demand": {"dataset": "Voicebank-DEMAND", "url": "https://doi.org/10.7488/ds/2117",
                          "licenses": [{"title": "Voicebank-DEMAND", "license": "CC BY 4.0"}]},
 }
@@ -43,7 +45,8 @@ CORPUS_INFOS: Dict[str, Dict] = {
 #: How clips of each corpus are identified when checking train/evaluation overlap:
 #: ``youtube`` (the YouTube id in the file name) or ``file_name``.
 CLIP_ID: Dict[str, str] = {"audioset": "youtube", "vggsound": "youtube", "audiocaps": "youtube",
-                           "music": "youtube", "clotho": "file_name", "esc50": "file_name"}
+                           "music": "youtube", "clotho": "file_name", "esc50": "file_name",
+                           "fsd50k": "file_name"}
 
 
 def caption_from_label(label: str) -> str:
