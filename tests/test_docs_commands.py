@@ -352,14 +352,12 @@ def sandboxes(tmp_path_factory):
 
 
 def run_block(block: Block, sandbox: Path) -> subprocess.CompletedProcess:
-    if COMMAND_LANGS[block.lang] == "python":
-        script = sandbox / f"block_{block.line}.py"
-        script.write_text(block.text)
-        argv = [sys.executable, script.name]
+    if COMMAND_LANGS[block.lang] == "python":   # from stdin: no file left for ruff to find
+        argv, stdin = [sys.executable, "-"], block.text
     else:
-        lines = ["set -euo pipefail"] + [reduce_command(c)[0] for c in commands(block)]
-        argv = ["bash", "-c", "\n".join(lines)]
-    return subprocess.run(argv, cwd=sandbox, env=_env(sandbox), capture_output=True, text=True)
+        script = "\n".join(["set -euo pipefail"] + [reduce_command(c)[0] for c in commands(block)])
+        argv, stdin = ["bash", "-c", script], ""
+    return subprocess.run(argv, input=stdin, cwd=sandbox, env=_env(sandbox), capture_output=True, text=True)
 
 
 def _write_marked_files(block: Block, sandbox: Path):
