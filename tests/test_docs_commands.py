@@ -361,10 +361,9 @@ def run_block(block: Block, sandbox: Path) -> subprocess.CompletedProcess:
 
 
 def _write_marked_files(block: Block, sandbox: Path):
-    """The ``file:`` blocks of the page up to ``block``, written into the sandbox."""
+    """The page's ``file:`` blocks, written into the sandbox (a page may show a file after the
+    command that reads it)."""
     for b in parse_blocks(block.page):
-        if b.line >= block.line:
-            break
         if b.marker and b.marker[0] == "file":
             (sandbox / b.marker[1]).write_text(b.text)
 
