@@ -402,7 +402,8 @@ def test_bad_queries_and_settings_are_clear_errors(model, tmp_path):
         api.separate(
             path, "q", model, tmp_path / "out", query_embeddings=torch.randn(2, 24), progress=False
         )
-    with pytest.warns(UserWarning, match="only used on GPU"):
+    # The legacy half=True is fp16: refused on a CPU without fast fp16, naming the faster choice.
+    with pytest.raises(AudioSepError, match="fp16 is slower than fp32 on this CPU.*use precision fp32"):
         api.separate_waveform(
             model,
             torch.randn(1, 1600),

@@ -302,8 +302,9 @@ def _forward_item(net, ops, p, coeffs, i: int, x: torch.Tensor) -> torch.Tensor:
             else skip.clone()
         )
     x = _res_block(ops, p["bott"], bott_coeffs, i, x)
-    if net.center is not None:  # AudioSep-DP's dual-path RNN: per item, its own module
-        x = net.center(x.contiguous()).contiguous(memory_format=_CL)
+    if net.center is not None:  # AudioSep-DP's dual-path RNN: its own module, in its weights' dtype
+        dtype, weights = x.dtype, next(net.center.parameters()).dtype  # (the bf16 path runs with autocast off)
+        x = net.center(x.contiguous().to(weights)).to(dtype).contiguous(memory_format=_CL)
     for k, block in enumerate(net.decoder_blocks):
         d = p["dec"][k]
         (g, b), block_coeffs = dec_coeffs[k]

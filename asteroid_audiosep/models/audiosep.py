@@ -15,13 +15,15 @@ from ..version import __version__
 def _released_args() -> dict:
     """The released architecture, read from the one place it is written: the ``model`` section of
     ``resources/train_defaults.yaml`` (training's defaults), at its ``data.sample_rate``, with
-    CLAP's 512-d conditions (the section leaves ``condition_dim`` to the query encoder)."""
+    CLAP's 512-d conditions (the section leaves ``condition_dim`` to the query encoder). Its
+    ``query_encoder`` (attached, not built) and ``dprnn`` (null here; set, it selects
+    :class:`~asteroid_audiosep.models.AudioSepDP`) are not constructor arguments of this class."""
     import yaml
 
     from ..resources import TRAIN_DEFAULTS
 
     conf = yaml.safe_load(TRAIN_DEFAULTS.read_text(encoding="utf-8"))
-    args = {k: v for k, v in conf["model"].items() if k != "query_encoder"}
+    args = {k: v for k, v in conf["model"].items() if k not in ("query_encoder", "dprnn")}
     args.update(sample_rate=conf["data"]["sample_rate"], condition_dim=512)
     return args
 
