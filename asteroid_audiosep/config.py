@@ -6,8 +6,12 @@ up next to the file, then among the package's shipped configs (``asteroid_audios
 which hold ``train_defaults.yaml``: every training key with its default). A value ``???`` is a
 required setting that the user must give. Path values may name other ``paths`` entries as
 ``{data_dir}``, ``{exp_dir}``, ... (:func:`expand_path`).
+
+Values are read by :func:`load_yaml`: safe YAML, except that an unquoted scalar written as a
+Python number is a number (YAML 1.1 reads ``2e-3`` and ``1e4``, which lack a dot, as strings).
 """
 import copy
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
@@ -18,6 +22,21 @@ from .fileio import atomic_write
 
 REQUIRED = "???"
 RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading exponent numbers without a dot (``2e-3``) as floats."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def load_yaml(text):
+    """``text`` (a string or a stream) parsed as safe YAML, numbers such as ``2e-3`` as floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 class ConfigError(AudioSepError):
@@ -59,7 +78,7 @@ def load_config(path) -> Dict[str, Any]:
         raise ConfigError(f"{path} not found")
     try:
         with open(path) as f:
-            cfg = yaml.safe_load(f) or {}
+            cfg = load_yaml(f) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from err
     if not isinstance(cfg, dict):
@@ -98,7 +117,8 @@ def set_value(cfg: Dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def parse_overrides(argv: Sequence[str]) -> List[tuple]:
-    """``["--a.b", "3", "--c=x"]`` -> ``[("a.b", 3), ("c", "x")]`` (values parsed as YAML)."""
+    """``["--a.b", "3", "--c=x"]`` -> ``[("a.b", 3), ("c", "x")]`` (values parsed by
+    :func:`load_yaml`: ``--training.lr 2e-3`` gives the float 0.002)."""
     pairs, items, i = [], list(argv), 0
     while i < len(items):
         arg = items[i]
@@ -112,7 +132,7 @@ def parse_overrides(argv: Sequence[str]) -> List[tuple]:
                 raise ConfigError(f"option {arg} needs a value")
             key, raw = arg[2:], items[i + 1]
             i += 2
-        pairs.append((key, yaml.safe_load(raw) if raw != "" else ""))
+        pairs.append((key, load_yaml(raw) if raw != "" else ""))
     return pairs
 
 

@@ -139,6 +139,7 @@ def _released_ckpt(path: Path):
 INPUTS = {
     "recording.wav": lambda p: _tone(p, 2.0, 22050, 2),
     "mix.wav": lambda p: _tone(p, 1.5, 16000),
+    "x.wav": lambda p: _tone(p, 1.5, 16000, 2),
     "mix.flac": lambda p: _tone(p, 1.5, 44100, 2),
     "park.flac": lambda p: _tone(p, 2.5, 32000),
     "bark.wav": lambda p: _tone(p, 1.0, 16000, freq=700.0),
@@ -292,6 +293,7 @@ def _standin_clip(path: Path):
 
 #: Model files a page may name that no earlier command of the page writes.
 STANDIN_MODELS = {
+    "exp/mini/best_model.pth": _standin_released,
     "exp/mini_clip_tr05/best_model.pth": _standin_clip,
 }
 
@@ -310,7 +312,7 @@ def make_sandbox(page: Path, root: Path) -> Path:
         if re.search(r"(?<![\w/.-])" + re.escape(name) + r"(?![\w-])", text):
             make(root / name)
     for name, make in STANDIN_MODELS.items():
-        if name in text and not any(name in c for c in _written_by_page(text)):
+        if name in text and not any(name.startswith(c) for c in _written_by_page(text)):
             make(root / name)
     return root
 

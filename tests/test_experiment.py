@@ -74,6 +74,15 @@ def test_config_inheritance_overrides_and_required_values(tmp_path):
     cfg = load_config(tmp_path / "child.yaml")
     assert cfg["training"] == {"lr": 1.0, "batch_size": 2}
     assert apply_overrides(cfg, ["--training.lr", "0.5"])["training"]["lr"] == 0.5
+    # Python-style numbers without a dot are numbers (YAML 1.1 alone reads "2e-3" as a string),
+    # in overrides, nested override values and files; quoted values stay strings.
+    over = apply_overrides(cfg, ["--training.lr", "2e-3", "--training.warm_up_steps=1E4",
+                                 "--data.mini", "{gain: -5e-1, name: '1e3'}"])
+    assert over["training"]["lr"] == 0.002 and isinstance(over["training"]["lr"], float)
+    assert over["training"]["warm_up_steps"] == 10000.0
+    assert over["data"]["mini"] == {"gain": -0.5, "name": "1e3"}
+    (tmp_path / "exp.yaml").write_text("training: {lr: 1e-4, tag: 3e2x}\n")
+    assert load_config(tmp_path / "exp.yaml")["training"] == {"lr": 0.0001, "tag": "3e2x"}
     assert data_path(cfg, "{data_dir}/x.csv").as_posix() == "D/x.csv"
     check_required(cfg, [0, 1, 2])  # evaluation is read by stage 3 only
     with pytest.raises(ConfigError, match="evaluation.sets: set it with --evaluation.sets"):

@@ -8,7 +8,7 @@ import pytest
 def test_mini_clap_meets_its_goals(tmp_path, run_recipe):
     """TR 0.5: audio-example-queried test SDRi >= 5 dB, label-queried >= 7 dB. Estimated 12-15 minutes
     on an idle 2-core CPU (5.5 of them embedding the 432 training clips once); far longer on a loaded
-    one (the 2026-12-02 run was stopped at step 500, see README). `utils/test.sh -m slow`."""
+    one (the 2026-12-02 run was stopped at step 500; measured figures: docs/results.md). `utils/test.sh -m slow`."""
     run_recipe("--conf", "conf/mini_clap.yaml", "--stop_stage", "3", root=tmp_path, relative=True)
     summary = pd.read_csv(tmp_path / "exp" / "mini_clap" / "eval" / "summary.csv").set_index("query_type")
     assert set(summary.index) == {"label", "caption", "paraphrase", "audio"}
