@@ -17,11 +17,7 @@ os.environ.setdefault("AUDIOSEP_CPU_BF16", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def reference_dir() -> Path:
-    """``../shared/reference`` beside the repository (or $AUDIOSEP_REFERENCE_DIR)."""
-    env = os.environ.get("AUDIOSEP_REFERENCE_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "reference"
+from helpers import reference_dir  # noqa: E402  (after the environment above)
 
 
 @pytest.fixture(scope="session")

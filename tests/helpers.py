@@ -1,4 +1,7 @@
 """Helpers shared by the tests (plain functions and constants; fixtures live in conftest.py)."""
+import os
+from pathlib import Path
+
 import numpy as np
 import soundfile as sf
 import torch
@@ -107,3 +110,9 @@ def make_demo_wav(path, seconds=1.5, rate=22050, channels=2):
     wav = 0.05 * rng.standard_normal((t.size, channels)) + 0.3 * np.sin(2 * np.pi * 440 * t)[:, None]
     sf.write(path, wav.astype("float32"), rate, subtype="FLOAT")
     return path
+
+
+def reference_dir() -> Path:
+    """``../shared/reference`` beside the repository (or $AUDIOSEP_REFERENCE_DIR)."""
+    env = os.environ.get("AUDIOSEP_REFERENCE_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "reference"

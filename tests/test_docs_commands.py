@@ -131,7 +131,7 @@ def _folder(path: Path):
 
 
 def _released_ckpt(path: Path):
-    from conftest import reference_dir
+    from helpers import reference_dir
 
     subprocess.run([sys.executable, str(reference_dir() / "official_checkpoint.py"), str(path)], check=True)
 
