@@ -84,7 +84,8 @@ def read_released_benchmark(
         raise AudioSepError(f"unknown released benchmark {name!r}; choose one of {sorted(RELEASED_BENCHMARKS)}")
     data_dir = Path(data_dir)
     rows = read_csv_rows(csv_path)
-    needed = {"audioset": {"idx", "caption", "src_wav", "noise_wav"}, "vggsound": {"file_id", "mix_wav", "s0_wav", "s0_text"}}
+    needed = {"audioset": {"idx", "caption", "src_wav", "noise_wav"},
+              "vggsound": {"file_id", "mix_wav", "s0_wav", "s0_text"}}
     needed = needed.get(name, {"idx", "caption"})
     if rows and not needed <= set(rows[0]):
         raise AudioSepError(f"{csv_path} is not the released {name} metadata: needs columns {sorted(needed)}")
@@ -94,7 +95,8 @@ def read_released_benchmark(
             idx = row["idx"].strip()
             queries = {k: v for k, v in row.items() if is_query_column(k)}
             group = row["caption"] if name in ("music", "esc50") else ""
-            items.append(EvalItem(idx, data_dir / f"mixture-{idx}.wav", data_dir / f"segment-{idx}.wav", queries, group))
+            items.append(EvalItem(idx, data_dir / f"mixture-{idx}.wav", data_dir / f"segment-{idx}.wav", queries,
+                                  group))
     elif name == "vggsound":
         for row in rows:
             queries = {"s0_text": row["s0_text"], "caption": row["s0_text"]}

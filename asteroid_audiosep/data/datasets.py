@@ -110,7 +110,8 @@ class LASSTrainDataset(Dataset):
         if not datafiles:
             raise AudioSepError("LASSTrainDataset needs at least one datafile")
         if sample_rate <= 0 or segment_seconds <= 0:
-            raise AudioSepError(f"sample_rate and segment_seconds must be positive, got {sample_rate}, {segment_seconds}")
+            raise AudioSepError(
+                f"sample_rate and segment_seconds must be positive, got {sample_rate}, {segment_seconds}")
         self.datafiles = [str(d) for d in datafiles]
         self.sample_rate = int(sample_rate)
         self.segment_seconds = float(segment_seconds)

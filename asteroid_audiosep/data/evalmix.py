@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
-from ..progress import progress
 
 from ..audio import audio_info, load_audio, save_audio
 from ..errors import AudioSepError
+from ..progress import progress
 from .evallist import write_eval_list
 from .mixing import mix_for_evaluation
 

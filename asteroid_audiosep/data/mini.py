@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from ..progress import progress
 
 from ..audio import save_audio
 from ..errors import AudioSepError
+from ..progress import progress
 from .datafile import write_datafile, write_json_atomic
 from .evallist import read_csv_rows, write_csv_atomic
 from .evalmix import Excerpt, MixtureSpec, build_eval_mixtures
@@ -130,7 +130,8 @@ def _write_split_clips(
         rng = _clip_rng(seed, class_id, split_id, k)
         path = out_dir / "audio" / split / sound.name / f"{sound.name}-{k:03d}.wav"
         save_audio(path, _synth_clip(sound.name, rng, sample_rate, seconds), sample_rate, subtype=subtype)
-        clips[split].append({"wav": str(path), "captions": list(sound.captions), "labels": [sound.label], "class": sound.name})
+        clips[split].append({"wav": str(path), "captions": list(sound.captions), "labels": [sound.label],
+                             "class": sound.name})
     return clips
 
 
@@ -189,7 +190,8 @@ def _speech_set(
         clean = out_dir / "sources" / split / f"speech-{k:03d}.wav"
         noise = out_dir / "sources" / split / f"noise-{k:03d}-{noise_name}.wav"
         save_audio(clean, _synth_clip("speech", rng, sample_rate, seconds), sample_rate, subtype=subtype)
-        save_audio(noise, _synth_clip(noise_name, rng, sample_rate, (seconds[1], seconds[1])), sample_rate, subtype=subtype)
+        save_audio(noise, _synth_clip(noise_name, rng, sample_rate, (seconds[1], seconds[1])), sample_rate,
+                   subtype=subtype)
         snr = SPEECH_SNRS_DB[int(rng.integers(len(SPEECH_SNRS_DB)))]
         columns = {"caption": "speech", "noise_class": noise_name, "class": "speech"}
         specs.append(MixtureSpec(Excerpt(clean), [Excerpt(noise)], columns, snr_db=snr))
@@ -267,7 +269,8 @@ def generate_mini_corpus(
     if len(set(names)) < 2:
         raise AudioSepError("the mini corpus needs at least 2 classes (mixtures need another class)")
     if min(clips_per_class) < 1 or len(clips_per_class) != 3:
-        raise AudioSepError(f"clips_per_class must be 3 positive counts (train, validation, test), got {clips_per_class}")
+        raise AudioSepError(
+            f"clips_per_class must be 3 positive counts (train, validation, test), got {clips_per_class}")
     if examples_per_class < 0:
         raise AudioSepError(f"examples_per_class must be >= 0, got {examples_per_class}")
     if not 0 < clip_seconds[0] <= clip_seconds[1]:
@@ -291,7 +294,8 @@ def generate_mini_corpus(
             specs, out_dir / "eval" / split, sample_rate=sample_rate, seed=seed, subtype=subtype)
     for split, count in zip(("train", "test"), speech_pairs):
         if count > 0:
-            written[f"speech_{split}"] = _speech_set(out_dir / "speech", count, split, seed, sample_rate, seconds, subtype)
+            written[f"speech_{split}"] = _speech_set(out_dir / "speech", count, split, seed, sample_rate, seconds,
+                                                     subtype)
     if examples_per_class > 0:
         _write_examples(out_dir, chosen, examples_per_class, seed, sample_rate, seconds, subtype)
         for split_id, split in enumerate(SPLITS[1:], start=1):

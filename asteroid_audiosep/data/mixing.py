@@ -227,7 +227,8 @@ def mix_for_evaluation(
     target = np.asarray(target, dtype=np.float64)
     background = np.asarray(background, dtype=np.float64)
     if target.shape != background.shape or target.ndim != 1:
-        raise AudioSepError(f"target and background must be 1-D of equal length, got {target.shape} and {background.shape}")
+        raise AudioSepError(
+            f"target and background must be 1-D of equal length, got {target.shape} and {background.shape}")
     info: Dict[str, float] = {}
     if level == "snr":
         e_t = max(float(np.mean(target**2)), ENERGY_FLOOR)

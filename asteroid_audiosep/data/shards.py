@@ -4,7 +4,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -13,11 +12,11 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
-from ..progress import progress
 
 from ..audio import AUDIO_EXTENSIONS, load_audio, resample
 from ..errors import AudioSepError
 from ..fileio import atomic_write
+from ..progress import progress
 from .datafile import datafile_infos, read_datafile, write_json_atomic
 from .datasets import crop_or_pad
 

@@ -24,7 +24,8 @@ def _phase(freq: np.ndarray, sr: int) -> np.ndarray:
     return 2 * np.pi * np.cumsum(freq) / sr
 
 
-def _band(x: np.ndarray, sr: int, low: Optional[float] = None, high: Optional[float] = None, order: int = 2) -> np.ndarray:
+def _band(x: np.ndarray, sr: int, low: Optional[float] = None, high: Optional[float] = None,
+          order: int = 2) -> np.ndarray:
     """Butterworth low-, high- or band-pass filter; cut-offs are kept below Nyquist."""
     nyq = sr / 2
     if high is not None:
@@ -181,7 +182,8 @@ def drum_kit(rng, n, sr):
     tk = _t(kick_len, sr)
     kick = np.sin(_phase(45 + 90 * np.exp(-tk / 0.03), sr)) * np.exp(-tk / 0.12)
     ts = _t(snare_len, sr)
-    snare = (_band(rng.standard_normal(snare_len), sr, 1200, 7000) + 0.5 * np.sin(2 * np.pi * 190 * ts)) * np.exp(-ts / 0.06)
+    snare = (_band(rng.standard_normal(snare_len), sr, 1200, 7000) + 0.5 * np.sin(2 * np.pi * 190 * ts)) \
+        * np.exp(-ts / 0.06)
     hat = _band(rng.standard_normal(hat_len), sr, low=min(6000, 0.35 * sr)) * _decay(hat_len, sr, 0.015)
     x = np.zeros(n)
     start = rng.uniform(0, 0.3)
@@ -394,4 +396,5 @@ def synthesize(name: str, rng: np.random.Generator, num_samples: int, sample_rat
         num_samples: length.
         sample_rate: rate in Hz (16 kHz or more keeps every class below Nyquist).
     """
-    return _normalize(np.asarray(SYNTHS[name](rng, num_samples, sample_rate), dtype=np.float64)[:num_samples], sample_rate)
+    clip = np.asarray(SYNTHS[name](rng, num_samples, sample_rate), dtype=np.float64)[:num_samples]
+    return _normalize(clip, sample_rate)

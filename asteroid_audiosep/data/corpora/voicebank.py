@@ -10,10 +10,9 @@ import os
 from pathlib import Path
 from typing import Union
 
-from ...progress import progress
-
 from ...audio import load_audio, save_audio
 from ...errors import AudioSepError
+from ...progress import progress
 from ..evallist import write_eval_list
 from .common import index_audio, require_dir
 
