@@ -122,3 +122,12 @@ def test_asteroid_upload_stops_before_the_network(package, tmp_path):
     text = docs_text()
     assert all(s in text for s in ("KeyError: 'title_link'", "KeyError: 'dataset'", "published_model.pth",
                                    "Need an access token"))
+
+
+def test_readme_states_what_asteroids_clis_do():
+    """README's one-paragraph summary states what the tests above check, and links the page."""
+    readme = " ".join((DOCS.parents[1] / "README.md").read_text().split())
+    assert "docs/asteroid.md" in readme
+    assert all(s in readme for s in ("`asteroid-infer` fails", "use `asteroid-audiosep separate`",
+                                     "`asteroid-register-sr` rewrites the package's rate",
+                                     "`asteroid-upload` stops before the network"))
