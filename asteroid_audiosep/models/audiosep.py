@@ -21,7 +21,8 @@ def _released_args() -> dict:
     from ..resources import TRAIN_DEFAULTS
 
     conf = yaml.safe_load(TRAIN_DEFAULTS.read_text(encoding="utf-8"))
-    args = {k: v for k, v in conf["model"].items() if k != "query_encoder"}
+    # query_encoder is the encoder's spec; dprnn is AudioSep-DP's block (see DP_RELEASED_ARGS)
+    args = {k: v for k, v in conf["model"].items() if k not in ("query_encoder", "dprnn")}
     args.update(sample_rate=conf["data"]["sample_rate"], condition_dim=512)
     return args
 
