@@ -8,6 +8,12 @@ mmap and trim thresholds so that such blocks come from the heap and stay mapped 
 Resident memory then stays at the peak working set (it does not grow with the input length).
 Set ``ASTEROID_AUDIOSEP_RETAIN_MEMORY=0`` to leave the allocator alone.
 
+The flip side: freed memory is never given back, and the heap is only reused where a freed
+hole is large enough. A loop that frees its large buffers every step but keeps one small
+block per step (a result appended to a list) leaves each step's holes pinned below that block,
+so the heap grows with the number of steps. Loops over a file's windows or chunks therefore
+write their results into buffers allocated once (see ``tagging.window_embeddings``).
+
 This is a process-wide choice, so the library never makes it by itself: the entry points do
 (the ``asteroid-audiosep`` command, the recipe's training/evaluation/enhancement steps, the
 benchmarks). A Python program that separates long files calls it once at start-up.

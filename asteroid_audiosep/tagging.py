@@ -120,17 +120,24 @@ def window_embeddings(encoder, wav, sample_rate: Optional[int], window_seconds: 
         if length == 0:
             raise AudioSepError("the recording is empty")
         spans = _windows(length, sample_rate, window_seconds)
-        found, heard = {}, []
+        # The results are written into buffers allocated once: nothing allocated per window
+        # outlives it. A small block kept per window (its embedding) would sit above that
+        # window's freed buffers and pin them, so that the heap grew by about a window's
+        # working set per window once large blocks are kept (cpu_memory.retain_freed_memory).
+        heard = torch.zeros(len(spans), dtype=torch.bool)
+        emb = None
         for i, (a, b) in enumerate(spans):
             window = read(a, b)
-            heard.append(float(window.pow(2).mean().sqrt()) >= SILENCE_RMS)
-            if heard[-1]:
-                found[i] = F.normalize(encoder.encode_audio(window[None], int(sample_rate)).float().cpu()[0], dim=-1)
-    dim = next(iter(found.values())).numel() if found else int(getattr(encoder, "embed_dim", 0) or 1)
-    emb = torch.zeros(len(spans), dim)
-    for i, e in found.items():
-        emb[i] = e
-    return [(a / sample_rate, b / sample_rate) for a, b in spans], emb, torch.tensor(heard)
+            heard[i] = float(window.pow(2).mean().sqrt()) >= SILENCE_RMS
+            if heard[i]:
+                e = F.normalize(encoder.encode_audio(window[None], int(sample_rate)).float().cpu()[0], dim=-1)
+                if emb is None:
+                    emb = torch.zeros(len(spans), e.numel())
+                emb[i] = e
+            del window
+    if emb is None:
+        emb = torch.zeros(len(spans), int(getattr(encoder, "embed_dim", 0) or 1))
+    return [(a / sample_rate, b / sample_rate) for a, b in spans], emb, heard
 
 
 @contextlib.contextmanager
