@@ -108,3 +108,14 @@ def reduced_recipe(tmp_path_factory):
         return done[conf]
 
     return run
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    small models run faster on one thread and do not fight other jobs for the cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,13 +12,7 @@ from asteroid_audiosep import AudioSep
 from asteroid_audiosep.cli import build_parser, main
 from asteroid_audiosep.encoders import PrecomputedQueryEncoder
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
 
 
 @pytest.fixture(scope="module")

@@ -23,16 +23,10 @@ from asteroid_audiosep.stream import (
     resampled_length,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
+
 
 #: A small model with the released pooling depth (time pooled by 32, 0.32 s grid at 16 kHz).
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

@@ -9,14 +9,7 @@ from asteroid_audiosep import AudioSep
 from asteroid_audiosep.masknn import fused
 from asteroid_audiosep.official import convert_official
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run faster on one thread (and do not fight other jobs for the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
 
 
 def both_paths(model, wav, condition):

@@ -6,7 +6,6 @@ import logging
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from helpers import BandEncoder, make_demo_package
 
 from asteroid_audiosep import Query
@@ -15,13 +14,7 @@ from asteroid_audiosep.cli import main
 from asteroid_audiosep.errors import AudioSepError
 from asteroid_audiosep.queries import MIN_EXAMPLE_SECONDS, embed_queries
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,7 @@ from asteroid_audiosep import precision as prec
 from asteroid_audiosep.masknn import fused
 from asteroid_audiosep.precision import resolve_precision
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
 
 
 def fake_cpu(monkeypatch, flags=(), torch_reports=()):
