@@ -131,15 +131,20 @@ def test_convert_official_refuses_code_unless_trusted(official_ckpt, tmp_path, c
     assert marker.exists() and AudioSep.from_pretrained(str(out)).condition_dim == 512
 
 
+def _code_running_package(model, path, marker):
+    """A model package whose infos hold an object that creates ``marker`` when unpickled."""
+    package = model.serialize()
+    package["infos"]["note"] = RunsCodeOnLoad(marker)
+    torch.save(package, path)
+    return path
+
+
 def test_model_option_refuses_code_unless_trusted(small_package, tmp_path, capsys):
     """``separate -m``, ``tag -m`` and ``demo -m`` refuse it before any work;
     ``separate --trust-checkpoint`` runs it; every sub-command takes the option."""
     model, table = small_package
     marker = tmp_path / "marker"
-    package = model.serialize()
-    package["infos"]["note"] = RunsCodeOnLoad(marker)
-    evil = tmp_path / "model.pth"
-    torch.save(package, evil)
+    evil = _code_running_package(model, tmp_path / "model.pth", marker)
     wav = tmp_path / "in.wav"
     import soundfile as sf
 
@@ -164,10 +169,7 @@ def test_model_option_refuses_code_unless_trusted(small_package, tmp_path, capsy
 def test_init_from_refuses_code_unless_trusted(small_package, tmp_path):
     model, _ = small_package
     marker = tmp_path / "marker"
-    package = model.serialize()
-    package["infos"]["note"] = RunsCodeOnLoad(marker)
-    evil = tmp_path / "init.pth"
-    torch.save(package, evil)
+    evil = _code_running_package(model, tmp_path / "init.pth", marker)
     assert train_defaults()["training"]["trust_init_from"] is False
     err = _refused(lambda: load_initial_model(str(evil), tmp_path / "exp", 16000), marker, "pathlib.PosixPath")
     assert str(err).startswith("training.init_from:") and "training.trust_init_from: true" in str(err)
