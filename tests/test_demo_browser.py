@@ -172,6 +172,19 @@ def _wait(driver, condition, what: str, timeout: float = 120.0):
         raise AssertionError(f"timed out waiting for {what}") from err
 
 
+def _upload(browser, path, player: bool = True) -> None:
+    """Give ``path`` to the page's audio input; wait for its player unless ``player`` is False
+    (an upload the browser refuses shows none)."""
+    from selenium.webdriver.common.by import By
+
+    field = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
+                  "the upload field")
+    field[0].send_keys(str(path))
+    if player:
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio [data-testid^=waveform]"),
+              "the uploaded audio's player")
+
+
 def _status(driver) -> str:
     return driver.find_element("css selector", "#status textarea").get_attribute("value")
 
@@ -206,11 +219,7 @@ def test_demo_page_in_chromium(server, browser, files, tmp_path):
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#known-queries input"), "the table's labels", 30)
 
     # Upload, type a query, separate.
-    upload = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
-                   "the upload field")
-    upload[0].send_keys(str(wav_path))
-    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio [data-testid^=waveform]"),
-          "the uploaded audio's player")
+    _upload(browser, wav_path)
     browser.find_element(By.CSS_SELECTOR, "#queries textarea").send_keys(query)
     browser.find_element(By.ID, "separate").click()
     _wait(browser, lambda d: "Separated" in _status(d) or "Error" in _status(d), "the separation")
@@ -292,11 +301,7 @@ def test_query_shown_literally_with_progress(server, browser, files, listener, t
     query = _injected_query(port)
     long_wav = make_demo_wav(tmp_path / "long.wav", seconds=45.0, rate=16000, channels=1)
     browser.get(server)  # a fresh page
-    upload = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
-                   "the upload field")
-    upload[0].send_keys(str(long_wav))
-    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio [data-testid^=waveform]"),
-          "the uploaded audio's player")
+    _upload(browser, long_wav)
     browser.find_element(By.CSS_SELECTOR, "#queries textarea").send_keys(query)
     browser.execute_script(_OBSERVE)
     button = browser.find_element(By.ID, "separate")
@@ -351,9 +356,7 @@ def test_oversized_file_refused_before_upload(files, browser, tmp_path):
         browser.get(url)
         limits = _wait(browser, lambda d: d.find_element(By.ID, "limits").text, "the limits")
         assert "0.005 min" in limits and "1.11 MB" in limits, limits
-        upload = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"),
-                       "the upload field")
-        upload[0].send_keys(str(big))
+        _upload(browser, big, player=False)
         _wait(browser, lambda d: "exceed the maximum allowed size" in d.find_element(By.TAG_NAME, "body").text,
               "the browser's size message", timeout=30)
         uploads = []
