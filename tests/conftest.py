@@ -119,3 +119,27 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A factory for a size-limited filesystem (a tmpfs mount): ``small_disk(kib)`` returns an empty
+    folder on it, unmounted at the end of the test. Needs root (a mount); skips with the reason
+    otherwise, so a full-disk test never runs on the real disk."""
+    mounts = []
+
+    def make(kib: int) -> Path:
+        if not sys.platform.startswith("linux") or os.geteuid() != 0:
+            pytest.skip("a full-disk test mounts a size-limited tmpfs, which needs root on Linux")
+        point = tmp_path / f"small_disk_{len(mounts)}"
+        point.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(kib)}k", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs for the full-disk test: {proc.stderr.strip()}")
+        mounts.append(point)
+        return point
+
+    yield make
+    for point in reversed(mounts):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
