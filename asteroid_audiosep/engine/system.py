@@ -221,8 +221,16 @@ class AudioSepSystem(System):
             self.mixer.generator = torch.Generator().manual_seed(step_seed(self.seed, key, _MIXER_STREAM))
         mixtures, targets = self.mixer(segments)
         conditions = self.query_conditions(captions, targets if train else None, key=key, clips=clips)
+        finite = True
+        if train and not (bool(torch.isfinite(mixtures).all()) and bool(torch.isfinite(conditions).all())):
+            # A NaN/Inf input still goes through the model (zeroed; with DDP every rank must run
+            # its backward), and the loss is made NaN: NonFiniteGuard then skips the step on every rank.
+            finite = False
+            mixtures = torch.nan_to_num(mixtures, nan=0.0, posinf=0.0, neginf=0.0)
+            conditions = torch.nan_to_num(conditions, nan=0.0, posinf=0.0, neginf=0.0)
         estimates = self.model(mixtures, conditions)
-        return self.loss_func(estimates, targets)
+        loss = self.loss_func(estimates, targets)
+        return loss if finite else loss * float("nan")
 
     def training_step(self, batch, batch_nb):
         loss = self.common_step(batch, batch_nb, train=True)

@@ -6,11 +6,18 @@ Python with the same config mapping. Writes to the experiment directory (rank 0 
 cache), ``checkpoints/`` (``step*.ckpt`` every N steps, ``last.ckpt``, ``best-*.ckpt`` by
 validation SDRi), ``tb/`` (TensorBoard), ``best_model.pth`` (the Asteroid package) and
 ``train_report.json``. Rerunning resumes from the newest complete checkpoint.
+
+Faults (``docs/reliability.md``): checkpoints are written atomically and never with non-finite
+weights; a step with a NaN/Inf loss or gradient is skipped; SIGUSR1/SIGTERM write ``last.ckpt``
+at the current step and stop (SIGUSR1 under SLURM also requeues the job); with several
+processes, a rank that waits longer than ``training.collective_timeout_s`` on the others fails
+with an error naming the last checkpoint.
 """
 import json
 import logging
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -19,8 +26,10 @@ import torch
 from ..config import save_config
 from ..errors import AudioSepError
 from ..fileio import write_text_atomic
+from .faults import AtomicCheckpointIO, NonFiniteGuard, collective_failure
 from .hardware import Hardware, is_main_process
 from .hybrid import prepare_hybrid
+from .preemption import PreemptionCheckpoint, StopSignals
 from .setup import build_model, build_query_cache, check_resumable, find_resume_checkpoint, load_initial_model
 from .train_config import check_config, check_encoder_spec, resolve_train_config
 
@@ -55,7 +64,7 @@ def _loaders(training: Dict[str, Any], hardware: Hardware, train_set, valid_set)
 
 
 def _callbacks(training: Dict[str, Any], exp_dir: Path, validate: bool, extra: Sequence[Any]):
-    """``(callbacks, best_checkpoint_callback_or_None, rate_logger)``."""
+    """``(callbacks, best_checkpoint_callback_or_None, rate_logger, non_finite_guard)``."""
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
     from ..progress import progress_style
@@ -75,8 +84,9 @@ def _callbacks(training: Dict[str, Any], exp_dir: Path, validate: bool, extra: S
                                enable_version_counter=False, save_top_k=-1 if keep is None else int(keep),
                                monitor=None if keep is None else "step", mode="max")
     rate = StepRateLogger()
+    guard = NonFiniteGuard(training["max_nonfinite_steps"])
     callbacks: List[Any] = [periodic, LearningRateMonitor(logging_interval="step"), rate,
-                            ValidationLog(logger)]
+                            ValidationLog(logger), guard]
     best = None
     if validate:
         # Also rewrites last.ckpt after each validation (the periodic save comes before it).
@@ -92,7 +102,7 @@ def _callbacks(training: Dict[str, Any], exp_dir: Path, validate: bool, extra: S
             callbacks.append(StepLineProgress())
     if training["trace_batches"]:
         callbacks.append(BatchTrace(exp_dir / "trace"))
-    return callbacks + list(extra), best, rate
+    return callbacks + list(extra), best, rate, guard
 
 
 def _trainer(training: Dict[str, Any], hardware: Hardware, exp_dir: Path, callbacks, validate: bool):
@@ -105,7 +115,16 @@ def _trainer(training: Dict[str, Any], hardware: Hardware, exp_dir: Path, callba
     if strategy == "ddp":
         from pytorch_lightning.strategies import DDPStrategy
 
-        strategy = DDPStrategy(find_unused_parameters=False)
+        # The process group's timeout bounds every collective: a dead or hung rank ends the
+        # others with an error instead of a hang (gloo raises; NCCL's watchdog aborts).
+        strategy = DDPStrategy(find_unused_parameters=False,
+                               timeout=timedelta(seconds=float(training["collective_timeout_s"])))
+    plugins: List[Any] = [AtomicCheckpointIO()]
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    if SLURMEnvironment.detect():
+        # Preemption is handled by PreemptionCheckpoint (checkpoint between steps, then requeue).
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     return pl.Trainer(
         accelerator=hardware.accelerator, devices=hardware.devices, num_nodes=hardware.num_nodes,
         strategy=strategy, precision=hardware.precision, sync_batchnorm=hardware.sync_batchnorm,
@@ -117,7 +136,7 @@ def _trainer(training: Dict[str, Any], hardware: Hardware, exp_dir: Path, callba
         logger=TensorBoardLogger(str(exp_dir), name="tb", version="", default_hp_metric=False),
         callbacks=callbacks, log_every_n_steps=training["log_every_n_steps"],
         enable_progress_bar=any(isinstance(c, StepProgressBar) for c in callbacks),
-        enable_model_summary=False, default_root_dir=str(exp_dir),
+        enable_model_summary=False, default_root_dir=str(exp_dir), plugins=plugins,
     )
 
 
@@ -133,8 +152,25 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
         The training report (also written to ``train_report.json`` by rank 0).
 
     Raises:
-        AudioSepError: a configuration or data problem found before training starts.
+        AudioSepError: a configuration or data problem found before training starts; a
+            checkpoint that cannot be written (full disk) or would hold non-finite weights; too
+            many non-finite steps in a row; a dead or hung rank (collective timeout).
+        TrainingInterrupted: stopped by SIGUSR1/SIGTERM after writing ``last.ckpt``.
     """
+    cfg = resolve_train_config(cfg)
+    hardware, train_set = check_config(cfg)
+    _set_threads(cfg["training"], hardware)
+    rank0 = is_main_process()
+    signals = StopSignals()  # from here on, SIGUSR1/SIGTERM stop at the first step boundary
+    signals.install()
+    try:
+        return _train(cfg, hardware, train_set, rank0, signals, extra_callbacks)
+    finally:
+        signals.restore()
+
+
+def _train(cfg: Dict[str, Any], hardware: Hardware, train_set, rank0: bool, signals: StopSignals,
+           extra_callbacks: Sequence[Any]) -> Dict[str, Any]:
     import pytorch_lightning as pl
 
     from ..data import LASSEvalDataset, SegmentMixer
@@ -142,12 +178,8 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
     from .optim import WarmupSchedule, make_optimizer, make_scheduler
     from .system import AudioSepSystem
 
-    cfg = resolve_train_config(cfg)
     data, training = cfg["data"], cfg["training"]
     exp_dir = Path(cfg["paths"]["exp_dir"])
-    hardware, train_set = check_config(cfg)
-    _set_threads(training, hardware)
-    rank0 = is_main_process()
     resume = find_resume_checkpoint(exp_dir / "checkpoints")
     if resume is not None:
         check_resumable(exp_dir, cfg)
@@ -209,8 +241,10 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
                             query_modality=training["query_modality"], picture_table=picture_table,
                             clip_embeddings=clips)
     validate = valid_set is not None
-    callbacks, best, rate = _callbacks(training, exp_dir, validate, extra_callbacks)
-    trainer = _trainer(training, hardware, exp_dir, callbacks, validate)
+    callbacks, best, rate, guard = _callbacks(training, exp_dir, validate, extra_callbacks)
+    ckpt_dir = exp_dir / "checkpoints"
+    preemption = PreemptionCheckpoint(ckpt_dir / "last.ckpt", signals, requeue=bool(training["slurm_requeue"]))
+    trainer = _trainer(training, hardware, exp_dir, callbacks + [preemption], validate)
     start = time.perf_counter()
     if resume is None and validate and training["validate_at_start"]:
         trainer.validate(system, verbose=False)
@@ -218,8 +252,14 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
         logger.info("resuming from %s", resume)
     # Resuming reads last.ckpt with the weights-only unpickler (Lightning passes weights_only to
     # torch.load; explicit, so that TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn it off).
-    trainer.fit(system, ckpt_path=str(resume) if resume is not None else None, weights_only=True)
-    ckpt_dir = exp_dir / "checkpoints"
+    try:
+        trainer.fit(system, ckpt_path=str(resume) if resume is not None else None, weights_only=True)
+    except Exception as err:
+        failure = collective_failure(err, hardware.world_size, float(training["collective_timeout_s"]), ckpt_dir)
+        if failure is None:
+            raise
+        raise failure from err
+    preemption.check()  # stopped by a signal: the checkpoint is written, no package yet
     if trainer.global_step % training["checkpoint_every_n_steps"] != 0 or not (ckpt_dir / "last.ckpt").is_file():
         # Every rank takes part; rank 0 writes.
         trainer.save_checkpoint(str(ckpt_dir / "last.ckpt"), weights_only=False)
@@ -230,9 +270,15 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
         wall_seconds=time.perf_counter() - start, train_steps_per_sec=rate.steps_per_sec(),
         validation=list(system.history), best_checkpoint=None, best_step=None, best_val_sdri=None,
     )
+    report.update(_report_sections(guard))
     if trainer.is_global_zero:
         _export(report, best, model, train_set, cfg, exp_dir)
     return report
+
+
+def _report_sections(guard: NonFiniteGuard) -> Dict[str, Any]:
+    """The report's sections about faults met during training (one entry per kind)."""
+    return {"nonfinite_steps": guard.report}
 
 
 def _export(report: Dict[str, Any], best, model, train_set, cfg: Dict[str, Any], exp_dir: Path) -> None:
