@@ -178,7 +178,7 @@ def test_training_on_a_full_disk_stops_with_the_message_and_earlier_checkpoints_
     checkpoint fails with the message, step0000002.ckpt and last.ckpt (step 2) stay loadable."""
     exp_dir = tmp_path / "exp"
     exp_dir.mkdir()
-    disk = small_disk(4096)
+    disk = small_disk(16384)  # 16 MiB: room for 3 checkpoints of 4 MB
     (exp_dir / "checkpoints").symlink_to(disk, target_is_directory=True)
 
     class FillDisk(pl.Callback):
@@ -192,7 +192,9 @@ def test_training_on_a_full_disk_stops_with_the_message_and_earlier_checkpoints_
     with pytest.raises(AudioSepError) as err:
         run_from_files(str(conf_path), extra_callbacks=[FillDisk()])
     message = str(err.value)
-    assert "no space left" in message and str(disk) in message.replace(str(exp_dir / "checkpoints"), str(disk))
+    assert "no space left" in message
+    # (Lightning resolves the link of the checkpoints folder.)
+    assert str(disk / "step0000004.ckpt") in message or str(exp_dir / "checkpoints" / "step0000004.ckpt") in message
     assert load_training_checkpoint(disk / "step0000002.ckpt")["global_step"] == 2
     assert load_training_checkpoint(disk / "last.ckpt")["global_step"] == 2
     assert not [p.name for p in disk.iterdir() if p.name.startswith(".")]
