@@ -112,7 +112,7 @@ def uninterrupted(corpus, tmp_path_factory):
 
 
 # ---------------------------------------------------------------------- 1. preemption, time limits
-@pytest.mark.parametrize("fault", ["SIGUSR1", "SIGTERM"])
+@pytest.mark.parametrize("fault", ["SIGUSR1", pytest.param("SIGTERM", marks=pytest.mark.slow)])
 def test_stop_signal_checkpoints_requeues_and_the_resumed_run_equals_the_uninterrupted_one(
         corpus, tmp_path, uninterrupted, fault):
     """Under a faked SLURM job (a stub ``scontrol`` that records its call), a signal during step 3:
