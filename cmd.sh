@@ -10,7 +10,7 @@ case "${cmd_backend:-local}" in
     train_cmd="utils/local.sh"
     run_cmd="utils/local.sh" ;;
   slurm)
-    train_cmd="utils/slurm.sh --config ${slurm_conf:-conf/slurm.conf}"
+    train_cmd="utils/slurm.sh --config ${slurm_conf:-conf/slurm.conf} --resumable"
     run_cmd="utils/slurm.sh --config ${slurm_conf:-conf/slurm.conf} --gpu 0" ;;
   *)
     echo "cmd.sh: unknown cmd_backend '${cmd_backend}' (use local or slurm)" >&2

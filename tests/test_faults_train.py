@@ -154,6 +154,33 @@ def test_stop_signal_checkpoints_requeues_and_the_resumed_run_equals_the_uninter
     assert_same_weights(weights(exp_dir / "checkpoints" / "step0000002.ckpt"), step2)
 
 
+def _slurm_submit(tmp_path: Path, *options: str, conf_extra: str = "") -> str:
+    """What utils/slurm.sh passes to (a stub) sbatch."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    record = tmp_path / "sbatch.calls"
+    (bin_dir / "sbatch").write_text(f'#!/usr/bin/env bash\nprintf "%s " "$@" > {record}\n')
+    (bin_dir / "sbatch").chmod(0o755)
+    conf = tmp_path / "slurm.conf"
+    conf.write_text((REPO / "conf" / "slurm.conf").read_text() + conf_extra)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(["utils/slurm.sh", "--config", str(conf), *options, str(tmp_path / "log" / "train.log"),
+                           "python", "egs/audiosep/train.py"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return record.read_text()
+
+
+def test_slurm_jobs_of_training_ask_for_the_warning_signal_on_the_tasks_and_are_requeueable(tmp_path):
+    train = _slurm_submit(tmp_path, "--gpu", "8", "--resumable")
+    assert "--signal USR1@300 " in train and "B:" not in train  # to the srun tasks, not the batch shell
+    assert "--requeue " in train and "--wait " in train
+    assert "--wrap srun --kill-on-bad-exit=1 python egs/audiosep/train.py" in train
+    other = _slurm_submit(tmp_path, "--gpu", "0")  # data, evaluation, report: no handler for the signal
+    assert "--signal" not in other and "--requeue" not in other
+    quiet = _slurm_submit(tmp_path, "--resumable", conf_extra="signal_seconds=0\nrequeue=false\n")
+    assert "--signal" not in quiet and "--requeue" not in quiet
+
+
 # ---------------------------------------------------------------------- 3. a full disk (checkpoints)
 def _state(value: float, size: int) -> dict:
     return {"state_dict": {"model.w": torch.full((size,), value)}, "global_step": int(value)}
