@@ -3,6 +3,7 @@ under a faked SLURM job, a full disk during a checkpoint write, NaN/Inf losses a
 a dead DDP rank. Every test also checks that checkpoints saved before the fault survive it."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -254,9 +255,11 @@ class Snapshots(pl.Callback):
 def test_a_nan_batch_and_an_inf_gradient_are_skipped_counted_and_reported(corpus, tmp_path, caplog):
     exp_dir = tmp_path / "exp"
     snaps = Snapshots(nan_batches=(2,), inf_grads=(4,))
+    handlers = [signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)]
     with caplog.at_level("WARNING", logger="train"):
         report = run_from_files(str(write_config(config(corpus, exp_dir), tmp_path / "c.yaml")),
                                 extra_callbacks=[snaps])
+    assert [signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)] == handlers  # training restored them
     assert report["steps"] == 6
     assert report["nonfinite_steps"]["skipped"] == 2 and report["nonfinite_steps"]["steps"] == [2, 4]
     assert json.loads((exp_dir / "train_report.json").read_text())["nonfinite_steps"]["skipped"] == 2

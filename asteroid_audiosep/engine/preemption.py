@@ -98,8 +98,9 @@ class PreemptionCheckpoint(Callback):
     Args:
         checkpoint: the ``last.ckpt`` path.
         signals: the signal recorder (installed by the caller before training, so a signal that
-            comes during preparation is not lost; re-installed here at the start of the fit,
-            over Lightning's SIGTERM handler, which would stop without a checkpoint).
+            comes during preparation is not lost, and restored by it at the end; re-installed
+            here at the start of the fit, over Lightning's SIGTERM handler, which would stop
+            without a checkpoint).
         requeue: call ``scontrol requeue`` on SIGUSR1 when running as a SLURM job
             (``training.slurm_requeue``).
     """
@@ -133,9 +134,6 @@ class PreemptionCheckpoint(Callback):
             requeued = requeue_slurm_job(job)
         self.stopped = dict(signal=name, step=step, checkpoint=str(self.checkpoint), slurm_job=job, requeued=requeued)
         trainer.should_stop = True
-
-    def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
-        self.signals.restore()
 
     def check(self) -> None:
         """Raise :class:`TrainingInterrupted` when training stopped on a signal."""
