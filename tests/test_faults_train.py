@@ -17,6 +17,7 @@ import yaml
 from asteroid_audiosep import AudioSepError
 from asteroid_audiosep.engine import load_training_checkpoint
 from asteroid_audiosep.engine.faults import AtomicCheckpointIO
+from asteroid_audiosep.engine.preemption import TrainingInterrupted
 from asteroid_audiosep.engine.trainer import run_from_files
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,13 +114,29 @@ def uninterrupted(corpus, tmp_path_factory):
 
 
 # ---------------------------------------------------------------------- 1. preemption, time limits
-@pytest.mark.parametrize("fault", ["SIGUSR1", pytest.param("SIGTERM", marks=pytest.mark.slow)])
+class SignalAt(pl.Callback):
+    """Sends this process ``signum`` at the start of the step that ends at global step ``step``."""
+
+    def __init__(self, signum: int, step: int):
+        self.signum, self.step = signum, step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step - 1:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("fault, process", [
+    ("SIGUSR1", "this"), ("SIGTERM", "this"),
+    pytest.param("SIGUSR1", "child", marks=pytest.mark.slow),
+    pytest.param("SIGTERM", "child", marks=pytest.mark.slow),
+])
 def test_stop_signal_checkpoints_requeues_and_the_resumed_run_equals_the_uninterrupted_one(
-        corpus, tmp_path, uninterrupted, fault):
-    """Under a faked SLURM job (a stub ``scontrol`` that records its call), a signal during step 3:
-    last.ckpt is written at step 3, SIGUSR1 requeues the job (SIGTERM does not), the process exits
-    with a message; the "requeued" job (the same command) resumes and ends with the weights of the
-    uninterrupted run, bit for bit. The step-2 checkpoint written before the signal survives."""
+        corpus, tmp_path, uninterrupted, monkeypatch, fault, process):
+    """Under a faked SLURM job (SLURM variables, a stub ``scontrol`` that records its call), a signal
+    during step 3: last.ckpt is written at step 3, SIGUSR1 requeues the job (SIGTERM does not),
+    training stops with a message (the recipe's train.py exits with status 1: ``child``); the
+    "requeued" job (the same command) resumes and ends with the weights of the uninterrupted run,
+    bit for bit. The step-2 checkpoint written before the signal survives unchanged."""
     exp_dir = tmp_path / "exp"
     conf_path = write_config(config(corpus, exp_dir), tmp_path / "c.yaml")
     bin_dir = tmp_path / "bin"
@@ -132,27 +149,40 @@ def test_stop_signal_checkpoints_requeues_and_the_resumed_run_equals_the_uninter
                  SLURM_LOCALID="0", SLURM_NODEID="0", SLURM_NNODES="1", SLURM_JOB_NAME="train",
                  SLURM_NODELIST="localhost", PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
-    stopped = injected(tmp_path, fault, 3, 0, conf_path, slurm)
-    assert stopped.returncode == 1, stopped.stdout[-3000:] + stopped.stderr[-3000:]
-    assert f"training stopped by {fault} at step 3" in stopped.stderr
+    if process == "child":
+        stopped = injected(tmp_path, fault, 3, 0, conf_path, slurm)
+        assert stopped.returncode == 1, stopped.stdout[-3000:] + stopped.stderr[-3000:]
+        message = stopped.stderr
+    else:
+        for key, value in slurm.items():
+            monkeypatch.setenv(key, value)
+        with pytest.raises(TrainingInterrupted) as err:
+            run_from_files(str(conf_path), extra_callbacks=[SignalAt(getattr(signal, fault), 3)])
+        message = str(err.value)
+    assert f"training stopped by {fault} at step 3" in message
     last = exp_dir / "checkpoints" / "last.ckpt"
     assert load_training_checkpoint(last)["global_step"] == 3
     assert not (exp_dir / "best_model.pth").exists()
     assert not list(exp_dir.glob("checkpoints/.*tmp*"))
     if fault == "SIGUSR1":
         assert calls.read_text().split() == ["requeue", "4242"]
-        assert "SLURM job was requeued" in stopped.stderr
+        assert "SLURM job was requeued" in message
     else:
         assert not calls.exists()
-        assert "rerun the same command" in stopped.stderr
+        assert "rerun the same command" in message
     step2 = weights(exp_dir / "checkpoints" / "step0000002.ckpt")
 
-    resumed = run_script(["--config", conf_path], slurm)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    if process == "child":
+        resumed = run_script(["--config", conf_path], slurm)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    else:
+        run_from_files(str(conf_path))
     report = json.loads((exp_dir / "train_report.json").read_text())
     assert report["steps"] == 6 and report["resumed_from"].endswith("last.ckpt")
     assert_same_weights(weights(last), uninterrupted)
     assert_same_weights(weights(exp_dir / "checkpoints" / "step0000002.ckpt"), step2)
+    # The resumed run (which finished) requeued nothing more.
+    assert (calls.read_text().split() if calls.exists() else []) == (["requeue", "4242"] if fault == "SIGUSR1" else [])
 
 
 def _slurm_submit(tmp_path: Path, *options: str, conf_extra: str = "") -> str:
