@@ -8,23 +8,29 @@ from .callbacks import (
     ValidatedCheckpoint,
     ValidationLog,
 )
+from .faults import AtomicCheckpointIO, NonFiniteGuard
 from .optim import WarmupSchedule, make_optimizer, make_scheduler
 from .package import (
     export_model_package,
     load_training_checkpoint,
     model_state_from_checkpoint,
 )
+from .preemption import PreemptionCheckpoint, TrainingInterrupted
 from .system import AudioSepSystem
 
 __all__ = [
+    "AtomicCheckpointIO",
     "AudioSepSystem",
     "BatchTrace",
+    "NonFiniteGuard",
+    "PreemptionCheckpoint",
     "ShardSampler",
     "StepBatchSampler",
     "StepLineProgress",
     "StepProgressBar",
     "StepRateLogger",
     "StreamDataset",
+    "TrainingInterrupted",
     "ValidatedCheckpoint",
     "ValidationLog",
     "WarmupSchedule",

@@ -113,6 +113,12 @@ class PreemptionCheckpoint(Callback):
 
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         self.signals.install()
+        # A SIGTERM caught by Lightning's handler while the fit was being set up: handled here
+        # (Lightning would exit with status 0 and no checkpoint).
+        connector = getattr(trainer, "_signal_connector", None)
+        if connector is not None and getattr(connector, "received_sigterm", False):
+            connector.received_sigterm = False
+            self.signals.received = self.signals.received or signal.SIGTERM
 
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
