@@ -26,7 +26,8 @@ TRAIN_SCRIPT = REPO / "egs" / "audiosep" / "train.py"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 # A callback script: runs egs/audiosep/train.py's main with one fault injected (its arguments
-# after the train.py options: the fault, the step and the rank that gets it).
+# before the train.py options: the fault (a signal name, or NAN: NaN samples in the batch), the
+# step and the rank that gets it).
 INJECTOR = '''
 import importlib.util, os, signal, sys
 import pytorch_lightning as pl
@@ -41,7 +42,10 @@ class Inject(pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         # During the step that ends at global step `at_step`.
         if trainer.global_step == at_step - 1 and trainer.global_rank == at_rank:
-            os.kill(os.getpid(), getattr(signal, fault))
+            if fault == "NAN":
+                batch["waveform"][0, ..., :10] = float("nan")
+            else:
+                os.kill(os.getpid(), getattr(signal, fault))
 
 
 sys.exit(train_step.main(sys.argv[5:], extra_callbacks=[Inject()]))
@@ -328,6 +332,22 @@ def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
         writer.save_checkpoint(broken, path)
     assert load_training_checkpoint(path)["global_step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+@pytest.mark.slow
+def test_a_nan_batch_on_one_rank_skips_the_step_on_every_rank(corpus, tmp_path):
+    """2 CPU processes; rank 1 alone gets a NaN batch in step 2: both ranks skip that step (no
+    hang, no divergence: the run ends normally), the report counts one skipped step."""
+    exp_dir = tmp_path / "exp"
+    conf_path = write_config(config(corpus, exp_dir, accelerator="cpu", devices=2, batch_size=2), tmp_path / "c.yaml")
+    port = _free_port()
+    procs = [injected(tmp_path, "NAN", 2, 1, conf_path, _srun_env(rank, port), wait=False) for rank in (0, 1)]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    report = json.loads((exp_dir / "train_report.json").read_text())
+    assert report["steps"] == 6 and report["nonfinite_steps"]["steps"] == [1]
+    state = weights(exp_dir / "checkpoints" / "last.ckpt")
+    assert all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point())
 
 
 # ---------------------------------------------------------------------- 2. a dead rank
