@@ -365,6 +365,22 @@ def _srun_env(rank: int, port: int) -> dict:
                 MASTER_PORT=str(port), SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank))
 
 
+def test_collective_failures_become_one_clear_error_naming_the_last_checkpoint(tmp_path, monkeypatch):
+    from asteroid_audiosep.engine.faults import collective_failure
+
+    monkeypatch.setenv("RANK", "1")
+    ckpt_dir = tmp_path / "checkpoints"
+    AtomicCheckpointIO().save_checkpoint(_state(1.0, 4), ckpt_dir / "last.ckpt")
+    timeout = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out "
+                           "waiting 3000ms for recv operation to complete")
+    error = collective_failure(timeout, 2, 3, ckpt_dir)
+    assert isinstance(error, AudioSepError)
+    assert "rank 1 of 2" in str(error) and "collective_timeout_s=3 s" in str(error)
+    assert f"last checkpoint is {ckpt_dir / 'last.ckpt'}: rerun" in str(error) and "Timed out waiting" in str(error)
+    assert collective_failure(timeout, 1, 3, ckpt_dir) is None  # one process: not a rank problem
+    assert collective_failure(RuntimeError("DataLoader timed out after 5 seconds"), 2, 3, ckpt_dir) is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["SIGSTOP", "SIGKILL"])
 def test_a_dead_rank_ends_the_other_with_an_error_and_the_rerun_equals_the_uninterrupted_run(

@@ -169,8 +169,10 @@ class NonFiniteGuard(Callback):
         self.skipped_steps = [int(s) for s in state_dict.get("skipped_steps", [])]
 
 
-_COLLECTIVE_MARKERS = ("gloo", "nccl", "timed out", "timeout", "connection reset", "connection closed",
-                       "connection refused", "broken pipe")
+# gloo's errors name its sources ("[.../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error ...:
+# Connection reset by peer", "... unbound_buffer.cc:78] Timed out waiting 3000ms for recv"); NCCL's are
+# torch.distributed.DistError (DistBackendError).
+_COLLECTIVE_MARKERS = ("gloo", "nccl", "processgroup", "process group")
 
 
 def collective_failure(err: BaseException, world_size: int, timeout_s: float,
