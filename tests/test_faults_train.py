@@ -365,6 +365,14 @@ def _srun_env(rank: int, port: int) -> dict:
                 MASTER_PORT=str(port), SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank))
 
 
+@pytest.mark.parametrize("key, value", [("collective_timeout_s", 0), ("collective_timeout_s", "long"),
+                                        ("max_nonfinite_steps", -1), ("max_nonfinite_steps", 2.5)])
+def test_bad_fault_settings_fail_before_training(corpus, tmp_path, key, value):
+    with pytest.raises(AudioSepError, match=rf"training\.{key} must be"):
+        run_from_files(str(write_config(config(corpus, tmp_path / "exp", **{key: value}), tmp_path / "c.yaml")))
+    assert not (tmp_path / "exp" / "checkpoints").exists()
+
+
 def test_collective_failures_become_one_clear_error_naming_the_last_checkpoint(tmp_path, monkeypatch):
     from asteroid_audiosep.engine.faults import collective_failure
 

@@ -121,6 +121,16 @@ def check_encoder_spec(spec: Any, use_text_ratio: float, query_modality: str = "
     return dict(spec)
 
 
+def _check_fault_settings(training: Dict[str, Any]) -> None:
+    """The settings of docs/reliability.md: a positive timeout, a whole number of steps."""
+    timeout = training["collective_timeout_s"]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise AudioSepError(f"training.collective_timeout_s must be a positive number of seconds, got {timeout!r}")
+    steps = training["max_nonfinite_steps"]
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
+        raise AudioSepError(f"training.max_nonfinite_steps must be a whole number >= 0 (0: never stop), got {steps!r}")
+
+
 def check_config(cfg: Dict[str, Any]):
     """Every check that can fail before training, cheapest first; builds the training set.
 
@@ -153,6 +163,7 @@ def check_config(cfg: Dict[str, Any]):
             f"data.valid_list: {data['valid_list']} not found: run stage 1 (validation mixtures), fix the path, "
             "or set it to null to train without validation"
         )
+    _check_fault_settings(training)
     sample_rate = data["sample_rate"]
     if not isinstance(sample_rate, int) or sample_rate <= 0:
         raise AudioSepError(f"data.sample_rate must be a positive integer (Hz), got {sample_rate!r}")

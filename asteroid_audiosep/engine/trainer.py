@@ -107,6 +107,7 @@ def _callbacks(training: Dict[str, Any], exp_dir: Path, validate: bool, extra: S
 
 def _trainer(training: Dict[str, Any], hardware: Hardware, exp_dir: Path, callbacks, validate: bool):
     import pytorch_lightning as pl
+    from lightning_fabric.plugins.environments import SLURMEnvironment
     from pytorch_lightning.loggers import TensorBoardLogger
 
     from .callbacks import StepProgressBar
@@ -120,8 +121,6 @@ def _trainer(training: Dict[str, Any], hardware: Hardware, exp_dir: Path, callba
         strategy = DDPStrategy(find_unused_parameters=False,
                                timeout=timedelta(seconds=float(training["collective_timeout_s"])))
     plugins: List[Any] = [AtomicCheckpointIO()]
-    from lightning_fabric.plugins.environments import SLURMEnvironment
-
     if SLURMEnvironment.detect():
         # Preemption is handled by PreemptionCheckpoint (checkpoint between steps, then requeue).
         plugins.append(SLURMEnvironment(auto_requeue=False))
