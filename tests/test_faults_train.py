@@ -189,6 +189,19 @@ def test_stop_signal_checkpoints_requeues_and_the_resumed_run_equals_the_uninter
     assert (calls.read_text().split() if calls.exists() else []) == (["requeue", "4242"] if fault == "SIGUSR1" else [])
 
 
+def test_with_gradient_accumulation_the_stop_waits_for_the_end_of_the_step(corpus, tmp_path):
+    """accumulate_grad_batches 2, SIGTERM in the first half of step 3: the checkpoint is written
+    after the step's second batch (step 3), and the resumed run equals the uninterrupted one."""
+    plain, exp_dir = tmp_path / "plain", tmp_path / "exp"
+    run_from_files(str(write_config(config(corpus, plain, accumulate_grad_batches=2), tmp_path / "p.yaml")))
+    conf_path = write_config(config(corpus, exp_dir, accumulate_grad_batches=2), tmp_path / "c.yaml")
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGTERM at step 3"):
+        run_from_files(str(conf_path), extra_callbacks=[SignalAt(signal.SIGTERM, 3)])
+    assert load_training_checkpoint(exp_dir / "checkpoints" / "last.ckpt")["global_step"] == 3
+    run_from_files(str(conf_path))
+    assert_same_weights(weights(exp_dir / "checkpoints" / "last.ckpt"), weights(plain / "checkpoints" / "last.ckpt"))
+
+
 def _slurm_submit(tmp_path: Path, *options: str, conf_extra: str = "") -> str:
     """What utils/slurm.sh passes to (a stub) sbatch."""
     bin_dir = tmp_path / "bin"

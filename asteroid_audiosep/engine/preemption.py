@@ -110,8 +110,10 @@ class PreemptionCheckpoint(Callback):
         self.signals = signals
         self.requeue = requeue
         self.stopped: Optional[Dict[str, Any]] = None
+        self._step: Optional[int] = None
 
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        self._step = int(trainer.global_step)
         self.signals.install()
         # A SIGTERM caught by Lightning's handler while the fit was being set up: handled here
         # (Lightning would exit with status 0 and no checkpoint).
@@ -122,6 +124,9 @@ class PreemptionCheckpoint(Callback):
 
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
+        if int(trainer.global_step) == self._step:
+            return  # within a step (gradient accumulation): no checkpoint there
+        self._step = int(trainer.global_step)
         received = self.signals.received
         # 2: SIGUSR1 (requeue), 1: SIGTERM, 0: none; the ranks agree on the largest.
         code = {signal.SIGUSR1: 2, signal.SIGTERM: 1}.get(received, 0)
