@@ -399,6 +399,8 @@ def test_collective_failures_become_one_clear_error_naming_the_last_checkpoint(t
     assert "rank 1 of 2" in str(error) and "collective_timeout_s=3 s" in str(error)
     assert f"last checkpoint is {ckpt_dir / 'last.ckpt'}: rerun" in str(error) and "Timed out waiting" in str(error)
     assert collective_failure(timeout, 1, 3, ckpt_dir) is None  # one process: not a rank problem
+    closure = collective_failure(RuntimeError("Application timeout caused pair closure"), 2, 3, ckpt_dir)
+    assert "rank 1 of 2" in str(closure)
     assert collective_failure(RuntimeError("DataLoader timed out after 5 seconds"), 2, 3, ckpt_dir) is None
 
 

@@ -169,10 +169,22 @@ class NonFiniteGuard(Callback):
         self.skipped_steps = [int(s) for s in state_dict.get("skipped_steps", [])]
 
 
-# gloo's errors name its sources ("[.../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error ...:
-# Connection reset by peer", "... unbound_buffer.cc:78] Timed out waiting 3000ms for recv"); NCCL's are
-# torch.distributed.DistError (DistBackendError).
-_COLLECTIVE_MARKERS = ("gloo", "nccl", "processgroup", "process group")
+# gloo's errors: "[.../gloo/transport/tcp/pair.cc:545] Read error ...: Connection reset by peer",
+# "[.../unbound_buffer.cc:78] Timed out waiting 3000ms for recv ...", "Application timeout caused pair
+# closure"; NCCL's are torch.distributed.DistError (DistBackendError).
+_COLLECTIVE_MARKERS = ("gloo", "nccl", "pair closure", "timed out waiting", "connection reset by peer",
+                       "connection closed by peer")
+_COLLECTIVE_SOURCES = ("torch/distributed/", "torch/nn/parallel/distributed.py")
+
+
+def _raised_in_collective(err: BaseException) -> bool:
+    """Whether ``err`` was raised inside torch.distributed or DDP (from its traceback)."""
+    tb = err.__traceback__
+    while tb is not None:
+        if any(source in tb.tb_frame.f_code.co_filename.replace("\\", "/") for source in _COLLECTIVE_SOURCES):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def collective_failure(err: BaseException, world_size: int, timeout_s: float,
@@ -186,8 +198,8 @@ def collective_failure(err: BaseException, world_size: int, timeout_s: float,
     text = str(err).lower()
     if world_size <= 1 or isinstance(err, AudioSepError):
         return None
-    if not (isinstance(err, dist_error) or (isinstance(err, RuntimeError)
-                                            and any(m in text for m in _COLLECTIVE_MARKERS))):
+    if not (isinstance(err, dist_error) or (isinstance(err, RuntimeError) and (
+            any(m in text for m in _COLLECTIVE_MARKERS) or _raised_in_collective(err)))):
         return None
     from .hardware import process_rank
     from .setup import find_resume_checkpoint
