@@ -18,7 +18,7 @@ done
 [ $# -ge 2 ] || { echo "usage: slurm.sh [options] LOG COMMAND..." >&2; exit 1; }
 log="$1"; shift
 [ -f "${config}" ] || { echo "slurm.sh: ${config} not found" >&2; exit 1; }
-# Settings: partition, time, cpus_per_task, mem, extra (see conf/slurm.conf).
+# Settings: partition, time, cpus_per_task, mem, extra, signal_seconds, requeue (see conf/slurm.conf).
 partition=""; time_limit=""; cpus_per_task=""; mem=""; gpu_partition=""; extra=""; signal_seconds=300; requeue=true
 # shellcheck disable=SC1090
 . "${config}"
