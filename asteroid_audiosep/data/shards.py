@@ -17,6 +17,7 @@ from ..audio import AUDIO_EXTENSIONS, load_audio, resample
 from ..errors import AudioSepError
 from ..fileio import atomic_write
 from ..progress import progress
+from .badclips import BadClip, check_waveform, encode_events
 from .datafile import datafile_infos, read_datafile, write_json_atomic
 from .datasets import crop_or_pad
 
@@ -160,7 +161,9 @@ class LASSShardDataset(IterableDataset):
     float32 mono at ``sample_rate``, a random ``caption`` and the clip ``index``. Shards
     are split across distributed ranks and data-loader workers, and shuffled per epoch
     (:meth:`set_epoch`) from ``seed``; samples are further shuffled in a buffer of
-    ``shuffle_buffer`` items. Corrupt samples are logged and skipped.
+    ``shuffle_buffer`` items. Bad samples (unreadable, silent, non-finite audio) and the rest of
+    a corrupt or truncated shard are skipped and named in the next item's ``bad`` field (see
+    :mod:`.badclips`; the training process counts and logs them).
 
     With several ranks the shards rarely split into equal sample counts, and ranks that run
     out early stall distributed training; set ``epoch_length`` then: every rank yields exactly
@@ -212,6 +215,7 @@ class LASSShardDataset(IterableDataset):
             raise AudioSepError(f"epoch_length must be >= 1, got {epoch_length}")
         self.epoch_length = epoch_length
         self.epoch = 0
+        self._pending: List[BadClip] = []  # skips not yet reported by an item (this process)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose shard order, segments and captions the stream follows."""
@@ -227,6 +231,9 @@ class LASSShardDataset(IterableDataset):
                 captions.update(json.loads(sample["json"])["captions"])
             except (KeyError, ValueError):
                 continue
+        for bad in self._pending:  # no item to carry them here: log them
+            logger.warning("bad shard found while listing captions: %s", bad)
+        self._pending = []
         return sorted(captions)
 
     @staticmethod
@@ -259,24 +266,51 @@ class LASSShardDataset(IterableDataset):
             yield self.shards[int(rng.integers(len(self.shards)))]
         raise AudioSepError(f"the shards {self.shards[:3]}... yield no readable sample; see the warnings")
 
-    @staticmethod
-    def _samples(shards: Sequence[str]) -> Iterator[Dict[str, Any]]:
+    def _samples(self, shards: Sequence[str]) -> Iterator[Dict[str, Any]]:
+        """The raw samples of ``shards``; a corrupt shard's remaining samples are skipped and
+        recorded as a ``corrupt_shard`` event (weighed by the samples lost, when the index
+        file gives the shard's count)."""
         import webdataset as wds
 
-        def warn(err: Exception) -> bool:
-            logger.warning("skipping a corrupt part of a shard: %s", err)
+        counts = {str(Path(s.get("url", ""))): int(s.get("count", 1))
+                  for s in (self._index or {}).get("shards", [])}
+        seen: Dict[str, int] = {}
+
+        def corrupt(err: Exception) -> bool:
+            url = next((a for a in reversed(err.args) if isinstance(a, str) and a in seen), None)
+            url = url if url is not None else next((s for s in shards if s in str(err)), "unknown shard")
+            lost = max(counts.get(Path(url).name, 1) - seen.get(url, 0), 1)
+            message = str(err.args[0]) if err.args else type(err).__name__
+            self._pending.append(BadClip(url, "corrupt_shard", f"{message} after {seen.get(url, 0)} samples",
+                                         weight=lost))
+            logger.debug("skipping the rest of a corrupt shard: %s", err)
             return True
 
-        yield from wds.tarfile_samples(({"url": s} for s in shards), handler=warn)
+        def opened():
+            for url in shards:
+                seen[url] = 0
+                yield {"url": url}
+
+        for sample in wds.tarfile_samples(opened(), handler=corrupt):
+            url = sample.get("__url__")
+            if url in seen:
+                seen[url] += 1
+            yield sample
 
     def _decode(self, sample: Dict[str, Any]) -> Dict[str, Any]:
-        meta = json.loads(sample["json"])
-        captions = meta["captions"]
-        key = next(k for k in _AUDIO_KEYS if k in sample)
-        data, rate = sf.read(io.BytesIO(sample[key]), dtype="float32", always_2d=True)
-        if data.shape[0] == 0 or not captions:
-            raise AudioSepError("empty audio or no caption")
+        name = f"{sample.get('__url__', '')}#{sample.get('__key__')}"
+        try:
+            meta = json.loads(sample["json"])
+            captions = meta["captions"]
+            key = next(k for k in _AUDIO_KEYS if k in sample)
+            data, rate = sf.read(io.BytesIO(sample[key]), dtype="float32", always_2d=True)
+            if data.shape[0] == 0 or not captions:
+                raise AudioSepError("empty audio or no caption")
+        except Exception as err:  # noqa: BLE001 - corrupt audio or json must never stop the epoch
+            raise BadClip(name, "unreadable", f"{type(err).__name__}: {err}") from err
         wav = torch.from_numpy(np.ascontiguousarray(data.T)).mean(dim=0, keepdim=True)
+        if check_waveform(wav, name):  # the whole clip is here: a silent one is a silent file
+            raise BadClip(name, "silent", "every sample is digital silence")
         wav = resample(wav, rate, self.sample_rate)
         seed = zlib.crc32(f"{sample.get('__url__', '')}/{sample['__key__']}".encode())
         rng = np.random.default_rng([self.seed, self.epoch, seed])
@@ -285,11 +319,15 @@ class LASSShardDataset(IterableDataset):
                     index=int(meta.get("index", -1)))
 
     def _decoded(self, sample: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """The item of a sample, carrying the skips since the last item; None for a bad sample."""
         try:
-            return self._decode(sample)
-        except Exception as err:  # noqa: BLE001 - corrupt audio or json must never stop the epoch
-            logger.warning("skipping corrupt sample %s: %s", sample.get("__key__"), err)
+            item = self._decode(sample)
+        except BadClip as err:
+            self._pending.append(err)
+            logger.debug("skipping bad sample %s", err)
             return None
+        item["bad"], self._pending = encode_events(self._pending), []
+        return item
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         if self.epoch_length is None:
@@ -321,6 +359,9 @@ class LASSShardDataset(IterableDataset):
             item = self._decoded(buffer.pop(int(rng.integers(len(buffer)))))
             if item is not None:
                 yield item
+        for bad in self._pending:  # skips after this worker's last item: no item carries them
+            logger.warning("skipped after the last item of this worker: %s", bad)
+        self._pending = []
 
     def get_infos(self) -> Dict[str, Any]:
         """Dataset name, task, licences and size (provenance for a published model)."""

@@ -139,6 +139,7 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
 
     from ..data import LASSEvalDataset, SegmentMixer
     from ..losses import get_loss_func
+    from .bad_data import BadClipMonitor
     from .optim import WarmupSchedule, make_optimizer, make_scheduler
     from .system import AudioSepSystem
 
@@ -146,6 +147,7 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
     data, training = cfg["data"], cfg["training"]
     exp_dir = Path(cfg["paths"]["exp_dir"])
     hardware, train_set = check_config(cfg)
+    bad_clips = BadClipMonitor(len(train_set), data["max_bad_fraction"])  # skipped clips, budget
     _set_threads(training, hardware)
     rank0 = is_main_process()
     resume = find_resume_checkpoint(exp_dir / "checkpoints")
@@ -209,7 +211,7 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
                             query_modality=training["query_modality"], picture_table=picture_table,
                             clip_embeddings=clips)
     validate = valid_set is not None
-    callbacks, best, rate = _callbacks(training, exp_dir, validate, extra_callbacks)
+    callbacks, best, rate = _callbacks(training, exp_dir, validate, [bad_clips, *extra_callbacks])
     trainer = _trainer(training, hardware, exp_dir, callbacks, validate)
     start = time.perf_counter()
     if resume is None and validate and training["validate_at_start"]:
@@ -229,6 +231,7 @@ def train(cfg: Dict[str, Any], extra_callbacks: Sequence[Any] = ()) -> Dict[str,
         resumed_from=str(resume) if resume is not None else None,
         wall_seconds=time.perf_counter() - start, train_steps_per_sec=rate.steps_per_sec(),
         validation=list(system.history), best_checkpoint=None, best_step=None, best_val_sdri=None,
+        bad_clips=bad_clips.report(),
     )
     if trainer.is_global_zero:
         _export(report, best, model, train_set, cfg, exp_dir)
