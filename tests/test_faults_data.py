@@ -163,3 +163,67 @@ def test_tally_state_survives_a_checkpoint_and_ranks_merge():
     assert again.summary() == tally.summary()
     again.merge([tally.state_dict()])
     assert again.summary()["items"] == 20 and again.files["a.wav"]["skips"] == 4
+
+
+def _train_config(datafile: Path, exp_dir: Path, **data) -> dict:
+    """A tiny training without validation, one data-loader worker process."""
+    model = dict(n_fft=256, hop_length=128, channels=[8, 16], bottleneck_channels=16, pool_sizes=[[2, 2], [1, 2]],
+                 query_encoder={"type": "sentence"})
+    training = dict(batch_size=4, num_workers=1, num_threads=1, max_steps=6, warmup_steps=2, val_check_interval=3,
+                    checkpoint_every_n_steps=3, log_every_n_steps=3, progress_bar=False)
+    return dict(paths=dict(exp_dir=str(exp_dir)),
+                data=dict(train_datafiles=[str(datafile)], valid_list=None, sample_rate=RATE,
+                          segment_seconds=SEGMENT, mix_mode="equal_energy", **data),
+                model=model, training=training)
+
+
+def test_training_skips_bad_clips_reports_them_and_stops_past_the_budget(dirty, tmp_path):
+    from asteroid_audiosep.engine.trainer import train
+
+    threads = torch.get_num_threads()
+    try:
+        report = train(_train_config(dirty, tmp_path / "exp", max_bad_fraction=0.5))
+        written = json.loads((tmp_path / "exp" / "train_report.json").read_text())
+        assert written["bad_clips"] == json.loads(json.dumps(report["bad_clips"]))
+        counts = written["bad_clips"]
+        assert report["steps"] == 6 and counts["items"] == 6 * 4
+        assert {r: c["files"] for r, c in counts["by_reason"].items()} == dict(
+            unreadable=1, truncated=1, silent=1, non_finite=1, corrupt_shard=0)
+        assert {Path(w["path"]).name: w["reason"] for w in counts["worst"]} == BAD_REASONS
+        with pytest.raises(AudioSepError, match=r"more than data\.max_bad_fraction=0\.1 allows\. Worst: .*\.wav"):
+            train(_train_config(dirty, tmp_path / "exp2", max_bad_fraction=0.1))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_truncated_shard_and_bad_samples_are_skipped_counted_and_bounded(tmp_path):
+    entries = _good_entries(tmp_path, 8)
+    sf.write(tmp_path / "silent.wav", np.zeros(RATE, dtype="float32"), RATE)
+    sf.write(tmp_path / "nan.wav", np.full(RATE // 2, np.nan, dtype="float32"), RATE, subtype="FLOAT")
+    entries[2:2] = [{"wav": str(tmp_path / "silent.wav"), "caption": "silence"},
+                    {"wav": str(tmp_path / "nan.wav"), "caption": "nan"}]
+    shards = write_shards(write_datafile(tmp_path / "train.json", entries), tmp_path / "shards", max_count=5)
+    assert len(shards) == 2
+    whole = shards[1].read_bytes()
+    shards[1].write_bytes(whole[: len(whole) // 2])  # the second shard loses its end
+    ds = LASSShardDataset(tmp_path / "shards", sample_rate=RATE, segment_seconds=SEGMENT, shuffle=False)
+    tally = BadClipTally(ds.num_samples, max_bad_fraction=1.0)
+    served = 0
+    for batch in DataLoader(ds, batch_size=2, num_workers=2):
+        assert torch.isfinite(batch["waveform"]).all()
+        assert batch["waveform"].abs().amax(dim=-1).min() > 0
+        served += len(batch["caption"])
+        tally.update(batch)
+    counts = tally.summary()
+    assert counts["items"] == served and 3 <= served <= 6  # shard 0: 3 good of 5; shard 1: part of 5
+    assert counts["by_reason"]["silent"]["files"] == counts["by_reason"]["non_finite"]["files"] == 1
+    assert counts["by_reason"]["corrupt_shard"]["files"] == 1
+    corrupt = next(w for w in counts["worst"] if w["reason"] == "corrupt_shard")
+    assert corrupt["path"] == str(shards[1]) and 1 <= corrupt["weight"] <= 5  # the samples lost
+    unindexed = LASSShardDataset([str(p) for p in shards], sample_rate=RATE, segment_seconds=SEGMENT, shuffle=False)
+    events = [e for item in unindexed for e in decode_events(item["bad"])]  # no index: the tar's end tells
+    assert any(e["path"] == str(shards[1]) and e["reason"] == "corrupt_shard" for e in events)
+    with pytest.raises(AudioSepError, match=str(shards[1].name)):
+        again = BadClipTally(ds.num_samples, max_bad_fraction=0.2)
+        for batch in DataLoader(ds, batch_size=2, num_workers=1):
+            again.update(batch)

@@ -199,8 +199,9 @@ class LASSTrainDataset(Dataset):
             caption = entry["captions"][int(rng.integers(len(entry["captions"])))]
             return dict(waveform=waveform, caption=caption, index=index, bad=encode_events(skipped))
         raise AudioSepError(
-            f"item {i} found no usable clip in {len(skipped)} tries ({len(self._bad)} bad clips of "
-            f"{self.datafiles} known so far; the last: {skipped[-1] if skipped else '-'}): check the audio files"
+            f"{len(self._bad)} clips of {self.datafiles} could not be read or are bad, and item {i} found no "
+            f"usable replacement in {len(skipped)} tries (the last: {skipped[-1] if skipped else '-'}): check the "
+            "audio files"
         )
 
     def _read(self, index: int, path: str, rng: np.random.Generator) -> torch.Tensor:

@@ -154,6 +154,19 @@ def _list_shards(shards: Union[PathLike, Sequence[PathLike]]) -> Tuple[List[str]
     return list(expand_urls(str(shards))), None
 
 
+def _ends_cleanly(path: str) -> bool:
+    """Whether a tar file ends with the end-of-archive blocks (two zero blocks of 512 bytes)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < 1024 or f.tell() % 512:
+                return False
+            f.seek(-1024, os.SEEK_END)
+            return f.read(1024) == bytes(1024)
+    except OSError:
+        return False
+
+
 class LASSShardDataset(IterableDataset):
     """Random training segments streamed from webdataset shards (see :func:`write_shards`).
 
@@ -267,35 +280,48 @@ class LASSShardDataset(IterableDataset):
         raise AudioSepError(f"the shards {self.shards[:3]}... yield no readable sample; see the warnings")
 
     def _samples(self, shards: Sequence[str]) -> Iterator[Dict[str, Any]]:
-        """The raw samples of ``shards``; a corrupt shard's remaining samples are skipped and
-        recorded as a ``corrupt_shard`` event (weighed by the samples lost, when the index
-        file gives the shard's count)."""
+        """The raw samples of ``shards``. A corrupt or truncated shard (a read error, fewer samples
+        than the index file lists, or no tar end-of-archive blocks) is recorded as one
+        ``corrupt_shard`` event weighed by the samples lost (when the index gives its count)."""
         import webdataset as wds
 
-        counts = {str(Path(s.get("url", ""))): int(s.get("count", 1))
-                  for s in (self._index or {}).get("shards", [])}
-        seen: Dict[str, int] = {}
+        counts = {str(s.get("url", "")): int(s.get("count", 1)) for s in (self._index or {}).get("shards", [])}
+        openings: List[Dict[str, Any]] = []  # per shard opened, in order: url, samples read, reported
+        cursor = 0  # the opening whose samples arrive now
+
+        def report(opening: Dict[str, Any], why: str) -> None:
+            if not opening["reported"]:
+                opening["reported"] = True
+                expected = counts.get(Path(opening["url"]).name)
+                lost = max(expected - opening["read"], 1) if expected is not None else 1
+                self._pending.append(BadClip(opening["url"], "corrupt_shard",
+                                             f"{why} after {opening['read']} samples", weight=lost))
 
         def corrupt(err: Exception) -> bool:
-            url = next((a for a in reversed(err.args) if isinstance(a, str) and a in seen), None)
-            url = url if url is not None else next((s for s in shards if s in str(err)), "unknown shard")
-            lost = max(counts.get(Path(url).name, 1) - seen.get(url, 0), 1)
-            message = str(err.args[0]) if err.args else type(err).__name__
-            self._pending.append(BadClip(url, "corrupt_shard", f"{message} after {seen.get(url, 0)} samples",
-                                         weight=lost))
+            report(openings[-1], str(err.args[0]) if err.args else type(err).__name__)
             logger.debug("skipping the rest of a corrupt shard: %s", err)
             return True
 
+        def finish(opening: Dict[str, Any]) -> None:
+            expected = counts.get(Path(opening["url"]).name)
+            if expected is not None and opening["read"] < expected:
+                report(opening, f"the index lists {expected} samples, it ended")
+            elif expected is None and not _ends_cleanly(opening["url"]):
+                report(opening, "no tar end-of-archive blocks (truncated)")
+
         def opened():
             for url in shards:
-                seen[url] = 0
+                openings.append(dict(url=url, read=0, reported=False))
                 yield {"url": url}
 
         for sample in wds.tarfile_samples(opened(), handler=corrupt):
-            url = sample.get("__url__")
-            if url in seen:
-                seen[url] += 1
+            while openings[cursor]["url"] != sample.get("__url__") and cursor + 1 < len(openings):
+                finish(openings[cursor])
+                cursor += 1
+            openings[cursor]["read"] += 1
             yield sample
+        for opening in openings[cursor:]:
+            finish(opening)
 
     def _decode(self, sample: Dict[str, Any]) -> Dict[str, Any]:
         name = f"{sample.get('__url__', '')}#{sample.get('__key__')}"
@@ -319,15 +345,13 @@ class LASSShardDataset(IterableDataset):
                     index=int(meta.get("index", -1)))
 
     def _decoded(self, sample: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-        """The item of a sample, carrying the skips since the last item; None for a bad sample."""
+        """The item of a sample; None for a bad sample (kept for the next item to report)."""
         try:
-            item = self._decode(sample)
+            return self._decode(sample)
         except BadClip as err:
             self._pending.append(err)
             logger.debug("skipping bad sample %s", err)
             return None
-        item["bad"], self._pending = encode_events(self._pending), []
-        return item
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         if self.epoch_length is None:
@@ -343,6 +367,23 @@ class LASSShardDataset(IterableDataset):
                 return
 
     def _stream(self, shards) -> Iterator[Dict[str, Any]]:
+        """Items, each carrying (``bad``) the skips met since the previous one. An item is held
+        back until the next one is decoded, so that the skips after the last one (the end of a
+        truncated shard) still reach the training process with it."""
+        held = None
+        for item in self._items(shards):
+            if held is not None:
+                held["bad"], self._pending = encode_events(self._pending), []
+                yield held
+            held = item
+        if held is not None:
+            held["bad"], self._pending = encode_events(self._pending), []
+            yield held
+        for bad in self._pending:  # this worker served no item at all: nothing can carry them
+            logger.warning("bad training data (no item of this worker reports it): %s", bad)
+        self._pending = []
+
+    def _items(self, shards) -> Iterator[Dict[str, Any]]:
         rank, _, wid, _ = self._position()
         rng = np.random.default_rng([self.seed, self.epoch, rank, wid, 1])
         buffer: List[Dict[str, Any]] = []  # encoded samples: small, decoded when drawn
@@ -359,9 +400,6 @@ class LASSShardDataset(IterableDataset):
             item = self._decoded(buffer.pop(int(rng.integers(len(buffer)))))
             if item is not None:
                 yield item
-        for bad in self._pending:  # skips after this worker's last item: no item carries them
-            logger.warning("skipped after the last item of this worker: %s", bad)
-        self._pending = []
 
     def get_infos(self) -> Dict[str, Any]:
         """Dataset name, task, licences and size (provenance for a published model)."""
