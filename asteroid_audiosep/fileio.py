@@ -7,6 +7,7 @@ give it under the process umask (``0644`` under ``022``, ``0640`` under ``027``)
 over the target. On any failure the temporary is removed and the target is left as it was.
 """
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -84,3 +85,28 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+#: Free space below which a failed write is reported as a full disk (libsndfile and other C
+#: writers report ENOSPC as a bare "System error").
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def write_error(path: PathLike, error: BaseException) -> str:
+    """The message for a write of ``path`` that failed: "no space left on device" (or "disk
+    quota exceeded") with the path and what to do when that is the cause, else the error.
+
+    Call it before removing the partial file (the free space is measured then).
+    """
+    code = getattr(error, "errno", None)
+    if code == getattr(errno, "EDQUOT", None):
+        return f"disk quota exceeded: cannot write {path}: free space or raise the quota, then rerun"
+    free = None
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(Path(path).parent if not Path(path).is_dir() else path)
+        free = stat.f_bavail * stat.f_frsize
+    if code == errno.ENOSPC or (free is not None and free < NEARLY_FULL_BYTES):
+        left = f" ({free // 1024} KiB free there)" if free is not None else ""
+        return (f"no space left on device: cannot write {path}{left}: free space or choose another output "
+                "folder, then rerun (finished files are kept)")
+    return f"cannot write {path}: {error}"

@@ -22,7 +22,7 @@ import soundfile as sf
 import torch
 
 from .errors import AudioSepError
-from .fileio import atomic_write
+from .fileio import atomic_write, write_error
 
 __all__ = ["FORMATS", "MODES", "OutputFormat", "OutputSpec", "OutputPlanner", "OutputWriter", "choose_format",
            "query_slug", "record_outputs", "read_manifest", "unique_slugs"]
@@ -243,7 +243,11 @@ def record_outputs(paths: Iterable[Path]) -> None:
     for folder, names in by_folder.items():
         known = read_manifest(folder)
         if not names <= known:
-            write_text_atomic(folder / MANIFEST, "".join(f"{n}\n" for n in sorted(known | names)))
+            try:
+                write_text_atomic(folder / MANIFEST, "".join(f"{n}\n" for n in sorted(known | names)))
+            except OSError as err:  # the outputs are written: say so, do not lose the report
+                log.error("%s (the outputs there are complete; they are not listed as outputs, so a later "
+                          "run over this folder may take them as inputs)", write_error(folder / MANIFEST, err))
 
 
 class OutputWriter:
@@ -286,9 +290,9 @@ class OutputWriter:
                 self._files.append(sf.SoundFile(tmp, "w", samplerate=rate, channels=channels,
                                                 subtype="FLOAT", format=raw))
         except Exception as err:
-            folder = self.specs[len(self._files)].path.parent
+            message = write_error(self.specs[len(self._files)].path, err)
             self.abort(err)
-            raise AudioSepError(f"cannot write to {folder}: {err}") from err
+            raise AudioSepError(message) from err
 
     def write(self, targets: torch.Tensor, mixture: torch.Tensor) -> None:
         """Append a block: ``targets`` (queries, channels, time), ``mixture`` (channels, time)."""
@@ -302,7 +306,7 @@ class OutputWriter:
             try:
                 handle.write(data)
             except Exception as err:
-                raise AudioSepError(f"cannot write {spec.path}: {err}") from err
+                raise AudioSepError(write_error(spec.path, err)) from err
 
     def _encode(self, k: int) -> None:
         """Float temporary -> the final temporary in the output format (scaled if it would clip)."""
@@ -333,8 +337,9 @@ class OutputWriter:
                     self._encode(k)
             self._stack.close()
         except Exception as err:
+            message = write_error(self.specs[0].path, err)
             self.abort(err)
-            raise AudioSepError(f"cannot write the outputs of {self.specs[0].path}: {err}") from err
+            raise AudioSepError(message) from err
         return [spec.path for spec in self.specs]
 
     def abort(self, error: Optional[BaseException] = None) -> None:
