@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -92,9 +92,9 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
 NEARLY_FULL_BYTES = 1 << 20
 
 
-def write_error(path: PathLike, error: BaseException) -> str:
-    """The message for a write of ``path`` that failed: "no space left on device" (or "disk
-    quota exceeded") with the path and what to do when that is the cause, else the error.
+def full_disk_error(path: PathLike, error: BaseException) -> Optional[str]:
+    """"no space left on device" (or "disk quota exceeded") with the path and what to do, when
+    that is why writing ``path`` failed; else None.
 
     Call it before removing the partial file (the free space is measured then).
     """
@@ -103,10 +103,15 @@ def write_error(path: PathLike, error: BaseException) -> str:
         return f"disk quota exceeded: cannot write {path}: free space or raise the quota, then rerun"
     free = None
     with contextlib.suppress(OSError):
-        stat = os.statvfs(Path(path).parent if not Path(path).is_dir() else path)
+        stat = os.statvfs(Path(path).parent)
         free = stat.f_bavail * stat.f_frsize
     if code == errno.ENOSPC or (free is not None and free < NEARLY_FULL_BYTES):
         left = f" ({free // 1024} KiB free there)" if free is not None else ""
         return (f"no space left on device: cannot write {path}{left}: free space or choose another output "
                 "folder, then rerun (finished files are kept)")
-    return f"cannot write {path}: {error}"
+    return None
+
+
+def write_error(path: PathLike, error: BaseException) -> str:
+    """The message for a failed write of ``path``: :func:`full_disk_error`, else the error."""
+    return full_disk_error(path, error) or f"cannot write {path}: {error}"

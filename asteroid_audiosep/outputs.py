@@ -22,7 +22,7 @@ import soundfile as sf
 import torch
 
 from .errors import AudioSepError
-from .fileio import atomic_write, write_error
+from .fileio import atomic_write, full_disk_error, write_error
 
 __all__ = ["FORMATS", "MODES", "OutputFormat", "OutputSpec", "OutputPlanner", "OutputWriter", "choose_format",
            "query_slug", "record_outputs", "read_manifest", "unique_slugs"]
@@ -290,7 +290,8 @@ class OutputWriter:
                 self._files.append(sf.SoundFile(tmp, "w", samplerate=rate, channels=channels,
                                                 subtype="FLOAT", format=raw))
         except Exception as err:
-            message = write_error(self.specs[len(self._files)].path, err)
+            path = self.specs[len(self._files)].path
+            message = full_disk_error(path, err) or f"cannot write to {path.parent}: {err}"
             self.abort(err)
             raise AudioSepError(message) from err
 
