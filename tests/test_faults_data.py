@@ -190,6 +190,12 @@ def test_training_skips_bad_clips_reports_them_and_stops_past_the_budget(dirty, 
         assert {r: c["files"] for r, c in counts["by_reason"].items()} == dict(
             unreadable=1, truncated=1, silent=1, non_finite=1, corrupt_shard=0)
         assert {Path(w["path"]).name: w["reason"] for w in counts["worst"]} == BAD_REASONS
+        # Interrupted at step 3 and resumed: the counts were saved with the checkpoint and go on.
+        first = _train_config(dirty, tmp_path / "exp3", max_bad_fraction=0.5)
+        first["training"]["max_steps"] = 3
+        assert train(first)["bad_clips"]["items"] == 3 * 4
+        resumed = train(_train_config(dirty, tmp_path / "exp3", max_bad_fraction=0.5))
+        assert resumed["resumed_from"] and resumed["bad_clips"] == report["bad_clips"]
         with pytest.raises(AudioSepError, match=r"more than data\.max_bad_fraction=0\.1 allows\. Worst: .*\.wav"):
             train(_train_config(dirty, tmp_path / "exp2", max_bad_fraction=0.1))
     finally:
