@@ -186,18 +186,19 @@ class LASSTrainDataset(Dataset):
                 index = int(pick.integers(len(self.entries)))
                 rng = np.random.default_rng([self.seed, self.epoch, i, attempt])
             entry = self.entries[index]
-            try:
-                if index in self._bad:
-                    raise self._bad[index]
-                waveform = self._read(index, entry["wav"], rng)
-            except BadClip as err:
-                skipped.append(err)
-                logger.debug("replacing bad clip %s", err)
-                if len(self._bad) >= len(self.entries):
-                    break
-                continue
-            caption = entry["captions"][int(rng.integers(len(entry["captions"])))]
-            return dict(waveform=waveform, caption=caption, index=index, bad=encode_events(skipped))
+            known = self._bad.get(index)
+            if known is None:
+                try:
+                    waveform = self._read(index, entry["wav"], rng)
+                except BadClip as err:
+                    known = err
+                    logger.debug("replacing bad clip %s", err)
+                else:
+                    caption = entry["captions"][int(rng.integers(len(entry["captions"])))]
+                    return dict(waveform=waveform, caption=caption, index=index, bad=encode_events(skipped))
+            skipped.append(known)
+            if len(self._bad) >= len(self.entries):
+                break
         raise AudioSepError(
             f"{len(self._bad)} clips of {self.datafiles} could not be read or are bad, and item {i} found no "
             f"usable replacement in {len(skipped)} tries (the last: {skipped[-1] if skipped else '-'}): check the "
