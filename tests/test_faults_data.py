@@ -117,9 +117,10 @@ def test_a_replacement_does_not_depend_on_which_worker_met_the_bad_clip_first(di
             forward[i]["caption"], forward[i]["index"], forward[i]["bad"])
 
 
-def _count(datafile, workers: int, epochs: int = 2, batch_size: int = 4, max_bad_fraction: float = 1.0):
+def _count(datafile, workers: int, epochs: int = 2, batch_size: int = 4, max_bad_fraction: float = 1.0,
+           steps=None):
     ds = LASSTrainDataset([datafile], sample_rate=RATE, segment_seconds=SEGMENT, seed=0)
-    steps = epochs * len(ds) // batch_size
+    steps = steps or epochs * len(ds) // batch_size
     loader = DataLoader(StreamDataset(ds), batch_sampler=StepBatchSampler(len(ds), batch_size, max_steps=steps),
                         num_workers=workers)
     tally = BadClipTally(len(ds), max_bad_fraction)
@@ -233,3 +234,25 @@ def test_a_truncated_shard_and_bad_samples_are_skipped_counted_and_bounded(tmp_p
         again = BadClipTally(ds.num_samples, max_bad_fraction=0.2)
         for batch in DataLoader(ds, batch_size=2, num_workers=1):
             again.update(batch)
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_add_their_counts_up(dirty, tmp_path):
+    """2 processes (gloo) on CPU: the report counts the skips of both ranks, which read together
+    the stream one process reads with twice the batch."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    conf = _train_config(dirty, tmp_path / "exp", max_bad_fraction=0.5)
+    conf["training"].update(accelerator="cpu", devices=2, max_steps=4, checkpoint_every_n_steps=2)
+    (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(conf))
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(repo / "egs" / "audiosep" / "train.py"), "--config",
+                             str(tmp_path / "ddp.yaml")], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "exp" / "train_report.json").read_text())
+    assert report["world_size"] == 2
+    single = _count(dirty, workers=0, batch_size=8, steps=4, max_bad_fraction=0.5).summary()
+    assert report["bad_clips"] == json.loads(json.dumps(single))
