@@ -117,6 +117,29 @@ def test_a_replacement_does_not_depend_on_which_worker_met_the_bad_clip_first(di
             forward[i]["caption"], forward[i]["index"], forward[i]["bad"])
 
 
+def test_a_file_with_a_bad_part_serves_its_good_segments(tmp_path):
+    """NaN in half of a file: a segment over it is replaced, one elsewhere is used; not remembered
+    per worker, so the items stay the same whatever was read before."""
+    half = np.concatenate([0.2 * np.random.default_rng(5).standard_normal(RATE), np.full(RATE, np.nan)])
+    sf.write(tmp_path / "halfnan.wav", half.astype("float32"), RATE, subtype="FLOAT")
+    datafile = write_datafile(tmp_path / "d.json", _good_entries(tmp_path, 3) + [
+        {"wav": str(tmp_path / "halfnan.wav"), "caption": "half"}])
+    warm = LASSTrainDataset([datafile], sample_rate=RATE, segment_seconds=SEGMENT, seed=0)
+    fresh = LASSTrainDataset([datafile], sample_rate=RATE, segment_seconds=SEGMENT, seed=0)
+    used = skipped = 0
+    for epoch in range(8):
+        warm.set_epoch(epoch)
+        fresh.set_epoch(epoch)
+        forward = [warm[i] for i in range(4)]
+        for i in reversed(range(4)):
+            item = fresh[i]
+            assert torch.equal(item["waveform"], forward[i]["waveform"]) and item["bad"] == forward[i]["bad"]
+            assert torch.isfinite(item["waveform"]).all()
+            used += warm.entries[item["index"]]["wav"].endswith("halfnan.wav")
+            skipped += sum(e["reason"] == "non_finite" for e in decode_events(item["bad"]))
+    assert used > 0 and skipped > 0
+
+
 def _count(datafile, workers: int, epochs: int = 2, batch_size: int = 4, max_bad_fraction: float = 1.0,
            steps=None):
     ds = LASSTrainDataset([datafile], sample_rate=RATE, segment_seconds=SEGMENT, seed=0)

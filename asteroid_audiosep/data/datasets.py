@@ -56,7 +56,8 @@ def read_random_segment(
     native = int(np.ceil(num_samples * info.samplerate / sample_rate))
     start = int(rng.integers(0, info.frames - native + 1)) if info.frames > native else 0
     wav, _ = load_audio(path, mono=True, start=start, frames=native)
-    if wav.shape[-1] < min(native, info.frames - start):  # the header promised more
+    # The header promised more (MP3 frame counts are estimates: not a truncation there).
+    if wav.shape[-1] < min(native, info.frames - start) and info.format != "MPEG":
         raise BadClip(path, "truncated", f"read {wav.shape[-1]} of the {min(native, info.frames - start)} "
                       f"frames its header promises from frame {start}")
     return crop_or_pad(resample(wav, info.samplerate, sample_rate), num_samples)
@@ -206,27 +207,34 @@ class LASSTrainDataset(Dataset):
         )
 
     def _read(self, index: int, path: str, rng: np.random.Generator) -> torch.Tensor:
-        """A random segment of clip ``index``, or :class:`BadClip`; clip-level faults (all but a
-        non-finite segment) are remembered, so a bad file is opened once per worker and epoch."""
-        try:
-            if index not in self._checked:
-                truncation = wav_truncation(path)
-                if truncation:
-                    raise BadClip(path, "truncated", truncation)
+        """A random segment of clip ``index``, or :class:`BadClip`.
+
+        Faults of the whole file (no readable header, a WAV shorter than its header says, all
+        silent) are remembered, so such a file is opened once per worker process; faults of a
+        segment (a decoding error, a short read, NaN/Inf) are not, so that whether another
+        segment of the file is used never depends on what a worker met before (determinism).
+        """
+        if index not in self._checked:  # first read here: the file-level checks
             try:
-                waveform = read_random_segment(path, self.sample_rate, self.segment_samples, rng)
-            except BadClip:
-                raise
+                audio_info(path)
             except AudioSepError as err:
-                raise BadClip(path, "unreadable", str(err)) from err
-            if check_waveform(waveform, path) and index not in self._checked:
-                whole, _ = load_audio(path, mono=True)  # a silent segment: is the whole file silent?
-                if check_waveform(whole, path):
-                    raise BadClip(path, "silent", f"every sample is within +-{SILENCE_PEAK:g}")
-        except BadClip as err:
-            if err.reason != "non_finite":
-                self._bad[index] = err
+                self._bad[index] = BadClip(path, "unreadable", str(err))
+                raise self._bad[index] from err
+            truncation = wav_truncation(path)
+            if truncation:
+                self._bad[index] = BadClip(path, "truncated", truncation)
+                raise self._bad[index]
+        try:
+            waveform = read_random_segment(path, self.sample_rate, self.segment_samples, rng)
+        except BadClip:
             raise
+        except AudioSepError as err:
+            raise BadClip(path, "unreadable", str(err)) from err
+        if check_waveform(waveform, path) and index not in self._checked:
+            whole, _ = load_audio(path, mono=True)  # a silent segment: is the whole file silent?
+            if float(whole.abs().amax()) <= SILENCE_PEAK:  # (NaN elsewhere: not silent; NaN segments fail)
+                self._bad[index] = BadClip(path, "silent", f"every sample is within +-{SILENCE_PEAK:g}")
+                raise self._bad[index]
         self._checked.add(index)
         return waveform
 
