@@ -250,6 +250,21 @@ def record_outputs(paths: Iterable[Path]) -> None:
                           "run over this folder may take them as inputs)", write_error(folder / MANIFEST, err))
 
 
+def _check_complete(path: str, frames: int, target: Path) -> None:
+    """Raise when the file at ``path`` does not read back ``frames`` frames to its end (a write
+    that failed without an error, as libsndfile's FLAC encoder does on a full disk)."""
+    try:
+        with sf.SoundFile(path) as check:
+            complete = check.frames == frames
+            if complete and frames:
+                check.seek(frames - 1)
+                complete = len(check.read(1)) == 1
+    except Exception:  # noqa: BLE001 - an unreadable result is an incomplete one
+        complete = False
+    if not complete:
+        raise AudioSepError(write_error(target, OSError(f"the written file does not read back its {frames} frames")))
+
+
 class OutputWriter:
     """One input's outputs, written block by block, renamed into place when complete.
 
@@ -278,6 +293,7 @@ class OutputWriter:
         self._stack = contextlib.ExitStack()
         self._files: List[sf.SoundFile] = []
         self._tmps: List[str] = []
+        self._written = 0  # frames written to each output
         self._direct = self.format.subtype == "FLOAT" and self.format.container in ("WAV", "RF64")
         raw = self.format.container if self._direct else ("RF64" if frames * channels * 4 > _MAX_WAV_BYTES
                                                            else "WAV")
@@ -297,6 +313,7 @@ class OutputWriter:
 
     def write(self, targets: torch.Tensor, mixture: torch.Tensor) -> None:
         """Append a block: ``targets`` (queries, channels, time), ``mixture`` (channels, time)."""
+        self._written += int(mixture.shape[-1])
         for k, (spec, handle) in enumerate(zip(self.specs, self._files)):
             block = targets[spec.query]
             if spec.kind == "residual":
@@ -336,7 +353,12 @@ class OutputWriter:
             if not self._direct:
                 for k in range(len(self.specs)):
                     self._encode(k)
+            for spec, tmp in zip(self.specs, self._tmps):  # libsndfile's FLAC writer hides a full disk
+                _check_complete(tmp if self._direct else tmp[: -len(".f32.wav")], self._written, spec.path)
             self._stack.close()
+        except AudioSepError as err:
+            self.abort(err)
+            raise
         except Exception as err:
             message = write_error(self.specs[0].path, err)
             self.abort(err)

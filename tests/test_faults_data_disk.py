@@ -27,7 +27,10 @@ def _fill(folder, keep: int = 0):
     os.truncate(folder / "filler", max(os.path.getsize(folder / "filler") - keep, 0))
 
 
-def test_separate_on_a_full_disk_keeps_what_it_wrote_and_names_the_rest(small_disk, tmp_path, capsys):
+@pytest.mark.parametrize("options", [[], ["--format", "flac", "--subtype", "PCM_24"]], ids=["float-wav", "flac"])
+def test_separate_on_a_full_disk_keeps_what_it_wrote_and_names_the_rest(small_disk, tmp_path, capsys, options):
+    """Float WAV outputs are written in place; FLAC ones are encoded at the end from a hidden
+    float temporary: either way the finished files stay and no temporary is left."""
     model, table = make_demo_package(tmp_path)
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -35,18 +38,19 @@ def test_separate_on_a_full_disk_keeps_what_it_wrote_and_names_the_rest(small_di
         make_demo_wav(inputs / f"f{k}.wav", seconds=1.0, rate=16000, channels=1)
     out = small_disk(200)  # room for three outputs
     rc = main(["separate", "--model", str(model), "--query-embeddings", str(table), "-q", QUERIES[0],
-               str(inputs), "-o", str(out), "--quiet"])
+               str(inputs), "-o", str(out), "--quiet", *options])
     err = capsys.readouterr().err
     assert rc == 1
-    written = sorted(p.name for p in out.glob("*.wav"))
+    suffix = ".flac" if options else ".wav"
+    written = sorted(p.name for p in out.glob(f"*{suffix}"))
     assert 1 <= len(written) < 6
     for name in written:  # complete, readable outputs
         assert sf.info(str(out / name)).frames == 16000
-    failed = [f"f{k}" for k in range(6) if f"f{k}__dog_barking.wav" not in written]
+    failed = [f"f{k}" for k in range(6) if f"f{k}__dog_barking{suffix}" not in written]
     for stem in failed:
         line = next(line for line in err.splitlines() if line.startswith("failed:") and f"{stem}.wav" in line)
         assert "no space left on device" in line and str(out / stem) in line, line
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".") and ".tmp" in p.name]  # no temporary
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]  # no temporary
 
 
 def test_a_score_file_on_a_full_disk_stays_parseable_and_resumes(small_disk):
