@@ -4,6 +4,7 @@ Every finished item is appended to a CSV at once, so an interrupted evaluation r
 it stopped (finished items are not recomputed) and the final CSV is the same as that of an
 uninterrupted run. Clips are processed whole, as the released evaluation does.
 """
+import contextlib
 import csv
 import io
 import math
@@ -15,7 +16,7 @@ import torch
 
 from .apply import _autocast
 from .errors import AudioSepError
-from .fileio import write_text_atomic
+from .fileio import write_error, write_text_atomic
 from .precision import resolve_precision
 
 PathLike = Union[str, os.PathLike]
@@ -35,7 +36,8 @@ class ResultCSV:
     """A per-item CSV that is appended to one complete line at a time.
 
     On opening, an existing file's complete rows are kept (a line cut by a crash is dropped);
-    :meth:`done` tells which ids need no recomputation.
+    :meth:`done` tells which ids need no recomputation. A row that cannot be written (a full
+    disk) is cut off again at once, so the file stays parseable with every row before it.
 
     Args:
         path: the CSV file.
@@ -63,7 +65,10 @@ class ResultCSV:
             self._rewrite(",".join(self.columns) + "\n")
 
     def _rewrite(self, text: str) -> None:
-        write_text_atomic(self.path, text)
+        try:
+            write_text_atomic(self.path, text)
+        except OSError as err:  # the previous file, if any, is left as it was
+            raise AudioSepError(write_error(self.path, err)) from err
 
     def done(self, item_id: str) -> bool:
         return str(item_id) in self.rows
@@ -71,10 +76,18 @@ class ResultCSV:
     def append(self, row: Dict[str, object]) -> None:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(c, "")) for c in self.columns])
-        with open(self.path, "a") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
+        size = self.path.stat().st_size
+        try:
+            with open(self.path, "a") as f:
+                f.write(buf.getvalue())
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:  # e.g. a full disk: cut the partial line, keep the rows before
+            message = write_error(self.path, err)
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, size)
+            raise AudioSepError(f"{message}; the {len(self.rows)} items scored before are kept in it and a "
+                                "rerun resumes after them") from err
         self.rows[str(row["id"])] = {c: _fmt(row.get(c, "")) for c in self.columns}
 
     def __len__(self) -> int:

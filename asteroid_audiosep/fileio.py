@@ -7,11 +7,12 @@ give it under the process umask (``0644`` under ``022``, ``0640`` under ``027``)
 over the target. On any failure the temporary is removed and the target is left as it was.
 """
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -84,3 +85,33 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+#: Free space below which a failed write is reported as a full disk (libsndfile and other C
+#: writers report ENOSPC as a bare "System error").
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def full_disk_error(path: PathLike, error: BaseException) -> Optional[str]:
+    """"no space left on device" (or "disk quota exceeded") with the path and what to do, when
+    that is why writing ``path`` failed; else None.
+
+    Call it before removing the partial file (the free space is measured then).
+    """
+    code = getattr(error, "errno", None)
+    if code == getattr(errno, "EDQUOT", None):
+        return f"disk quota exceeded: cannot write {path}: free space or raise the quota, then rerun"
+    free = None
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(Path(path).parent)
+        free = stat.f_bavail * stat.f_frsize
+    if code == errno.ENOSPC or (free is not None and free < NEARLY_FULL_BYTES):
+        left = f" ({free // 1024} KiB free there)" if free is not None else ""
+        return (f"no space left on device: cannot write {path}{left}: free space or choose another output "
+                "folder, then rerun (finished files are kept)")
+    return None
+
+
+def write_error(path: PathLike, error: BaseException) -> str:
+    """The message for a failed write of ``path``: :func:`full_disk_error`, else the error."""
+    return full_disk_error(path, error) or f"cannot write {path}: {error}"

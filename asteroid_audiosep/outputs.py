@@ -22,7 +22,7 @@ import soundfile as sf
 import torch
 
 from .errors import AudioSepError
-from .fileio import atomic_write
+from .fileio import atomic_write, full_disk_error, write_error
 
 __all__ = ["FORMATS", "MODES", "OutputFormat", "OutputSpec", "OutputPlanner", "OutputWriter", "choose_format",
            "query_slug", "record_outputs", "read_manifest", "unique_slugs"]
@@ -243,7 +243,26 @@ def record_outputs(paths: Iterable[Path]) -> None:
     for folder, names in by_folder.items():
         known = read_manifest(folder)
         if not names <= known:
-            write_text_atomic(folder / MANIFEST, "".join(f"{n}\n" for n in sorted(known | names)))
+            try:
+                write_text_atomic(folder / MANIFEST, "".join(f"{n}\n" for n in sorted(known | names)))
+            except OSError as err:  # the outputs are written: say so, do not lose the report
+                log.error("%s (the outputs there are complete; they are not listed as outputs, so a later "
+                          "run over this folder may take them as inputs)", write_error(folder / MANIFEST, err))
+
+
+def _check_complete(path: str, frames: int, target: Path) -> None:
+    """Raise when the file at ``path`` does not read back ``frames`` frames to its end (a write
+    that failed without an error, as libsndfile's FLAC encoder does on a full disk)."""
+    try:
+        with sf.SoundFile(path) as check:
+            complete = check.frames == frames
+            if complete and frames:
+                check.seek(frames - 1)
+                complete = len(check.read(1)) == 1
+    except Exception:  # noqa: BLE001 - an unreadable result is an incomplete one
+        complete = False
+    if not complete:
+        raise AudioSepError(write_error(target, OSError(f"the written file does not read back its {frames} frames")))
 
 
 class OutputWriter:
@@ -274,6 +293,7 @@ class OutputWriter:
         self._stack = contextlib.ExitStack()
         self._files: List[sf.SoundFile] = []
         self._tmps: List[str] = []
+        self._written = 0  # frames written to each output
         self._direct = self.format.subtype == "FLOAT" and self.format.container in ("WAV", "RF64")
         raw = self.format.container if self._direct else ("RF64" if frames * channels * 4 > _MAX_WAV_BYTES
                                                            else "WAV")
@@ -286,12 +306,14 @@ class OutputWriter:
                 self._files.append(sf.SoundFile(tmp, "w", samplerate=rate, channels=channels,
                                                 subtype="FLOAT", format=raw))
         except Exception as err:
-            folder = self.specs[len(self._files)].path.parent
+            path = self.specs[len(self._files)].path
+            message = full_disk_error(path, err) or f"cannot write to {path.parent}: {err}"
             self.abort(err)
-            raise AudioSepError(f"cannot write to {folder}: {err}") from err
+            raise AudioSepError(message) from err
 
     def write(self, targets: torch.Tensor, mixture: torch.Tensor) -> None:
         """Append a block: ``targets`` (queries, channels, time), ``mixture`` (channels, time)."""
+        self._written += int(mixture.shape[-1])
         for k, (spec, handle) in enumerate(zip(self.specs, self._files)):
             block = targets[spec.query]
             if spec.kind == "residual":
@@ -302,7 +324,7 @@ class OutputWriter:
             try:
                 handle.write(data)
             except Exception as err:
-                raise AudioSepError(f"cannot write {spec.path}: {err}") from err
+                raise AudioSepError(write_error(spec.path, err)) from err
 
     def _encode(self, k: int) -> None:
         """Float temporary -> the final temporary in the output format (scaled if it would clip)."""
@@ -331,10 +353,16 @@ class OutputWriter:
             if not self._direct:
                 for k in range(len(self.specs)):
                     self._encode(k)
+            for spec, tmp in zip(self.specs, self._tmps):  # libsndfile's FLAC writer hides a full disk
+                _check_complete(tmp if self._direct else tmp[: -len(".f32.wav")], self._written, spec.path)
             self._stack.close()
-        except Exception as err:
+        except AudioSepError as err:
             self.abort(err)
-            raise AudioSepError(f"cannot write the outputs of {self.specs[0].path}: {err}") from err
+            raise
+        except Exception as err:
+            message = write_error(self.specs[0].path, err)
+            self.abort(err)
+            raise AudioSepError(message) from err
         return [spec.path for spec in self.specs]
 
     def abort(self, error: Optional[BaseException] = None) -> None:

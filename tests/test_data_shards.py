@@ -7,6 +7,7 @@ import soundfile as sf
 import torch
 
 from asteroid_audiosep.data import write_datafile
+from asteroid_audiosep.data.badclips import decode_events
 from asteroid_audiosep.data.shards import LASSShardDataset, write_shards
 from asteroid_audiosep.errors import AudioSepError
 
@@ -70,7 +71,9 @@ def test_corrupt_shard_content_is_skipped(datafile, tmp_path, caplog):
     blob[start : start + 64] = b"\0" * 64
     paths[0].write_bytes(bytes(blob))
     items = list(LASSShardDataset(paths, sample_rate=8000, segment_seconds=0.25, shuffle=False))
-    assert len(items) == 6 and "skipping corrupt sample" in caplog.text
+    assert len(items) == 6
+    skipped = [e for item in items for e in decode_events(item["bad"])]  # reported with the next item
+    assert [e["reason"] for e in skipped] == ["unreadable"] and "#" in skipped[0]["path"]
 
 
 def test_missing_shards_raise(tmp_path):

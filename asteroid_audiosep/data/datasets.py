@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..audio import audio_info, load_audio
+from ..audio import audio_info, load_audio, resample
 from ..errors import AudioSepError
+from .badclips import SILENCE_PEAK, BadClip, check_waveform, encode_events, wav_truncation
 from .datafile import datafile_infos, drop_missing, read_datafile, report_missing
 from .evallist import EvalItem, read_eval_list
 
@@ -19,6 +20,7 @@ PathLike = Union[str, os.PathLike]
 logger = logging.getLogger(__name__)
 
 _ORDER_STREAM = 0x5EED  # keeps the order draws apart from the per-item draws
+_REPLACE_STREAM = 0xBAD  # the draws of replacement clips
 
 
 def crop_or_pad(wav: torch.Tensor, length: int, rng: Optional[np.random.Generator] = None) -> torch.Tensor:
@@ -47,13 +49,18 @@ def read_random_segment(
     Only the needed frames are read from disk; short files are zero-padded at the end.
 
     Raises:
-        AudioSepError: the file is missing, unreadable or empty.
+        AudioSepError: the file is missing, unreadable or empty; :class:`~.badclips.BadClip`
+            (``truncated``) when fewer frames come than its header promises.
     """
     info = audio_info(path)
     native = int(np.ceil(num_samples * info.samplerate / sample_rate))
     start = int(rng.integers(0, info.frames - native + 1)) if info.frames > native else 0
-    wav, _ = load_audio(path, sample_rate=sample_rate, mono=True, start=start, frames=native)
-    return crop_or_pad(wav, num_samples)
+    wav, _ = load_audio(path, mono=True, start=start, frames=native)
+    # The header promised more (MP3 frame counts are estimates: not a truncation there).
+    if wav.shape[-1] < min(native, info.frames - start) and info.format != "MPEG":
+        raise BadClip(path, "truncated", f"read {wav.shape[-1]} of the {min(native, info.frames - start)} "
+                      f"frames its header promises from frame {start}")
+    return crop_or_pad(resample(wav, info.samplerate, sample_rate), num_samples)
 
 
 class LASSTrainDataset(Dataset):
@@ -68,8 +75,10 @@ class LASSTrainDataset(Dataset):
     order); call :meth:`set_epoch` at the start of every epoch (with non-persistent
     workers, which copy the dataset at each epoch).
 
-    A clip that cannot be read is logged and replaced by another clip drawn at random; a
-    datafile entry whose file is missing is reported when the dataset is built.
+    A bad clip (unreadable, truncated, silent or non-finite; see :mod:`.badclips`) is replaced
+    by another clip drawn at random, and named in the item's ``bad`` field (the training process
+    counts and logs those, see :class:`~.badclips.BadClipTally`); a datafile entry whose file is
+    missing is reported when the dataset is built.
 
     Args:
         datafiles: JSON datafiles in the released format (see :mod:`.datafile`).
@@ -78,7 +87,7 @@ class LASSTrainDataset(Dataset):
         seed: seed of every random draw.
         shuffle: permute the clips per epoch (see above).
         skip_missing: drop entries whose file is missing (with a warning) instead of raising.
-        max_retries: unreadable clips tolerated in a row before giving up with an error.
+        max_retries: bad clips tolerated in a row for one item before giving up with an error.
         check_files: check at build time that every file exists (turn off for millions of
             clips on a slow file system; a missing file is then handled as unreadable).
 
@@ -127,7 +136,8 @@ class LASSTrainDataset(Dataset):
         if not entries:
             raise AudioSepError(f"the datafiles {self.datafiles} list no clip")
         self.entries = drop_missing(entries, skip_missing, source=", ".join(self.datafiles)) if check_files else entries
-        self._bad: Set[int] = set()
+        self._bad: Dict[int, BadClip] = {}  # clips found bad (per worker process)
+        self._checked: Set[int] = set()  # clips read once without a clip-level fault
         self.epoch = 0
         self._order: Optional[np.ndarray] = None
         self.set_epoch(0)
@@ -157,31 +167,76 @@ class LASSTrainDataset(Dataset):
     def __getitem__(self, i: int) -> Dict[str, Any]:
         """Item ``i`` of the current epoch.
 
+        A bad clip (see :mod:`.badclips`: unreadable, truncated, silent, non-finite) is replaced
+        by another clip drawn from ``(seed, epoch, i, attempt)``, so the item does not depend on
+        which worker met the bad clip first. With good data the item is what the released
+        recipe reads.
+
         Returns:
-            dict with ``waveform`` (1, segment_samples) float32, ``caption`` (str) and
-            ``index`` (int, the clip's position in :attr:`entries`; it differs from ``i``
-            when the clip was unreadable and replaced, or when shuffling).
+            dict with ``waveform`` (1, segment_samples) float32, ``caption`` (str), ``index``
+            (int, the clip's position in :attr:`entries`; it differs from ``i`` when the clip
+            was replaced, or when shuffling) and ``bad`` (the skipped clips, see
+            :func:`~.badclips.encode_events`; "" when none).
         """
         index = self.clip_index(i)
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        for _ in range(self.max_retries + 1):
-            if index not in self._bad:
-                entry = self.entries[index]
+        skipped: List[BadClip] = []
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                pick = np.random.default_rng([self.seed, self.epoch, i, attempt, _REPLACE_STREAM])
+                index = int(pick.integers(len(self.entries)))
+                rng = np.random.default_rng([self.seed, self.epoch, i, attempt])
+            entry = self.entries[index]
+            known = self._bad.get(index)
+            if known is None:
                 try:
-                    waveform = read_random_segment(entry["wav"], self.sample_rate, self.segment_samples, rng)
-                except AudioSepError as err:
-                    logger.warning("skipping unreadable clip %s: %s", entry["wav"], err)
-                    self._bad.add(index)
+                    waveform = self._read(index, entry["wav"], rng)
+                except BadClip as err:
+                    known = err
+                    logger.debug("replacing bad clip %s", err)
                 else:
                     caption = entry["captions"][int(rng.integers(len(entry["captions"])))]
-                    return dict(waveform=waveform, caption=caption, index=index)
+                    return dict(waveform=waveform, caption=caption, index=index, bad=encode_events(skipped))
+            skipped.append(known)
             if len(self._bad) >= len(self.entries):
                 break
-            index = int(rng.integers(len(self.entries)))
         raise AudioSepError(
-            f"{len(self._bad)} clips of {self.datafiles} could not be read and item {i} found no "
-            "readable replacement; check the audio files (see the warnings above)"
+            f"{len(self._bad)} clips of {self.datafiles} could not be read or are bad, and item {i} found no "
+            f"usable replacement in {len(skipped)} tries (the last: {skipped[-1] if skipped else '-'}): check the "
+            "audio files"
         )
+
+    def _read(self, index: int, path: str, rng: np.random.Generator) -> torch.Tensor:
+        """A random segment of clip ``index``, or :class:`BadClip`.
+
+        Faults of the whole file (no readable header, a WAV shorter than its header says, all
+        silent) are remembered, so such a file is opened once per worker process; faults of a
+        segment (a decoding error, a short read, NaN/Inf) are not, so that whether another
+        segment of the file is used never depends on what a worker met before (determinism).
+        """
+        if index not in self._checked:  # first read here: the file-level checks
+            try:
+                audio_info(path)
+            except AudioSepError as err:
+                self._bad[index] = BadClip(path, "unreadable", str(err))
+                raise self._bad[index] from err
+            truncation = wav_truncation(path)
+            if truncation:
+                self._bad[index] = BadClip(path, "truncated", truncation)
+                raise self._bad[index]
+        try:
+            waveform = read_random_segment(path, self.sample_rate, self.segment_samples, rng)
+        except BadClip:
+            raise
+        except AudioSepError as err:
+            raise BadClip(path, "unreadable", str(err)) from err
+        if check_waveform(waveform, path) and index not in self._checked:
+            whole, _ = load_audio(path, mono=True)  # a silent segment: is the whole file silent?
+            if float(whole.abs().amax()) <= SILENCE_PEAK:  # (NaN elsewhere: not silent; NaN segments fail)
+                self._bad[index] = BadClip(path, "silent", f"every sample is within +-{SILENCE_PEAK:g}")
+                raise self._bad[index]
+        self._checked.add(index)
+        return waveform
 
     def get_infos(self) -> Dict[str, Any]:
         """Dataset name, task, licences and size (provenance for a published model)."""

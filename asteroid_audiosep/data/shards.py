@@ -17,6 +17,7 @@ from ..audio import AUDIO_EXTENSIONS, load_audio, resample
 from ..errors import AudioSepError
 from ..fileio import atomic_write
 from ..progress import progress
+from .badclips import BadClip, check_waveform, encode_events
 from .datafile import datafile_infos, read_datafile, write_json_atomic
 from .datasets import crop_or_pad
 
@@ -153,6 +154,19 @@ def _list_shards(shards: Union[PathLike, Sequence[PathLike]]) -> Tuple[List[str]
     return list(expand_urls(str(shards))), None
 
 
+def _ends_cleanly(path: str) -> bool:
+    """Whether a tar file ends with the end-of-archive blocks (two zero blocks of 512 bytes)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < 1024 or f.tell() % 512:
+                return False
+            f.seek(-1024, os.SEEK_END)
+            return f.read(1024) == bytes(1024)
+    except OSError:
+        return False
+
+
 class LASSShardDataset(IterableDataset):
     """Random training segments streamed from webdataset shards (see :func:`write_shards`).
 
@@ -160,7 +174,9 @@ class LASSShardDataset(IterableDataset):
     float32 mono at ``sample_rate``, a random ``caption`` and the clip ``index``. Shards
     are split across distributed ranks and data-loader workers, and shuffled per epoch
     (:meth:`set_epoch`) from ``seed``; samples are further shuffled in a buffer of
-    ``shuffle_buffer`` items. Corrupt samples are logged and skipped.
+    ``shuffle_buffer`` items. Bad samples (unreadable, silent, non-finite audio) and the rest of
+    a corrupt or truncated shard are skipped and named in the next item's ``bad`` field (see
+    :mod:`.badclips`; the training process counts and logs them).
 
     With several ranks the shards rarely split into equal sample counts, and ranks that run
     out early stall distributed training; set ``epoch_length`` then: every rank yields exactly
@@ -212,6 +228,7 @@ class LASSShardDataset(IterableDataset):
             raise AudioSepError(f"epoch_length must be >= 1, got {epoch_length}")
         self.epoch_length = epoch_length
         self.epoch = 0
+        self._pending: List[BadClip] = []  # skips not yet reported by an item (this process)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose shard order, segments and captions the stream follows."""
@@ -227,6 +244,9 @@ class LASSShardDataset(IterableDataset):
                 captions.update(json.loads(sample["json"])["captions"])
             except (KeyError, ValueError):
                 continue
+        for bad in self._pending:  # no item to carry them here: log them
+            logger.warning("bad shard found while listing captions: %s", bad)
+        self._pending = []
         return sorted(captions)
 
     @staticmethod
@@ -259,24 +279,64 @@ class LASSShardDataset(IterableDataset):
             yield self.shards[int(rng.integers(len(self.shards)))]
         raise AudioSepError(f"the shards {self.shards[:3]}... yield no readable sample; see the warnings")
 
-    @staticmethod
-    def _samples(shards: Sequence[str]) -> Iterator[Dict[str, Any]]:
+    def _samples(self, shards: Sequence[str]) -> Iterator[Dict[str, Any]]:
+        """The raw samples of ``shards``. A corrupt or truncated shard (a read error, fewer samples
+        than the index file lists, or no tar end-of-archive blocks) is recorded as one
+        ``corrupt_shard`` event weighed by the samples lost (when the index gives its count)."""
         import webdataset as wds
 
-        def warn(err: Exception) -> bool:
-            logger.warning("skipping a corrupt part of a shard: %s", err)
+        counts = {str(s.get("url", "")): int(s.get("count", 1)) for s in (self._index or {}).get("shards", [])}
+        openings: List[Dict[str, Any]] = []  # per shard opened, in order: url, samples read, reported
+        cursor = 0  # the opening whose samples arrive now
+
+        def report(opening: Dict[str, Any], why: str) -> None:
+            if not opening["reported"]:
+                opening["reported"] = True
+                expected = counts.get(Path(opening["url"]).name)
+                lost = max(expected - opening["read"], 1) if expected is not None else 1
+                self._pending.append(BadClip(opening["url"], "corrupt_shard",
+                                             f"{why} after {opening['read']} samples", weight=lost))
+
+        def corrupt(err: Exception) -> bool:
+            report(openings[-1], str(err.args[0]) if err.args else type(err).__name__)
+            logger.debug("skipping the rest of a corrupt shard: %s", err)
             return True
 
-        yield from wds.tarfile_samples(({"url": s} for s in shards), handler=warn)
+        def finish(opening: Dict[str, Any]) -> None:
+            expected = counts.get(Path(opening["url"]).name)
+            if expected is not None and opening["read"] < expected:
+                report(opening, f"the index lists {expected} samples, it ended")
+            elif expected is None and not _ends_cleanly(opening["url"]):
+                report(opening, "no tar end-of-archive blocks (truncated)")
+
+        def opened():
+            for url in shards:
+                openings.append(dict(url=url, read=0, reported=False))
+                yield {"url": url}
+
+        for sample in wds.tarfile_samples(opened(), handler=corrupt):
+            while openings[cursor]["url"] != sample.get("__url__") and cursor + 1 < len(openings):
+                finish(openings[cursor])
+                cursor += 1
+            openings[cursor]["read"] += 1
+            yield sample
+        for opening in openings[cursor:]:
+            finish(opening)
 
     def _decode(self, sample: Dict[str, Any]) -> Dict[str, Any]:
-        meta = json.loads(sample["json"])
-        captions = meta["captions"]
-        key = next(k for k in _AUDIO_KEYS if k in sample)
-        data, rate = sf.read(io.BytesIO(sample[key]), dtype="float32", always_2d=True)
-        if data.shape[0] == 0 or not captions:
-            raise AudioSepError("empty audio or no caption")
+        name = f"{sample.get('__url__', '')}#{sample.get('__key__')}"
+        try:
+            meta = json.loads(sample["json"])
+            captions = meta["captions"]
+            key = next(k for k in _AUDIO_KEYS if k in sample)
+            data, rate = sf.read(io.BytesIO(sample[key]), dtype="float32", always_2d=True)
+            if data.shape[0] == 0 or not captions:
+                raise AudioSepError("empty audio or no caption")
+        except Exception as err:  # noqa: BLE001 - corrupt audio or json must never stop the epoch
+            raise BadClip(name, "unreadable", f"{type(err).__name__}: {err}") from err
         wav = torch.from_numpy(np.ascontiguousarray(data.T)).mean(dim=0, keepdim=True)
+        if check_waveform(wav, name):  # the whole clip is here: a silent one is a silent file
+            raise BadClip(name, "silent", "every sample is digital silence")
         wav = resample(wav, rate, self.sample_rate)
         seed = zlib.crc32(f"{sample.get('__url__', '')}/{sample['__key__']}".encode())
         rng = np.random.default_rng([self.seed, self.epoch, seed])
@@ -285,10 +345,12 @@ class LASSShardDataset(IterableDataset):
                     index=int(meta.get("index", -1)))
 
     def _decoded(self, sample: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """The item of a sample; None for a bad sample (kept for the next item to report)."""
         try:
             return self._decode(sample)
-        except Exception as err:  # noqa: BLE001 - corrupt audio or json must never stop the epoch
-            logger.warning("skipping corrupt sample %s: %s", sample.get("__key__"), err)
+        except BadClip as err:
+            self._pending.append(err)
+            logger.debug("skipping bad sample %s", err)
             return None
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
@@ -305,6 +367,23 @@ class LASSShardDataset(IterableDataset):
                 return
 
     def _stream(self, shards) -> Iterator[Dict[str, Any]]:
+        """Items, each carrying (``bad``) the skips met since the previous one. An item is held
+        back until the next one is decoded, so that the skips after the last one (the end of a
+        truncated shard) still reach the training process with it."""
+        held = None
+        for item in self._items(shards):
+            if held is not None:
+                held["bad"], self._pending = encode_events(self._pending), []
+                yield held
+            held = item
+        if held is not None:
+            held["bad"], self._pending = encode_events(self._pending), []
+            yield held
+        for bad in self._pending:  # this worker served no item at all: nothing can carry them
+            logger.warning("bad training data (no item of this worker reports it): %s", bad)
+        self._pending = []
+
+    def _items(self, shards) -> Iterator[Dict[str, Any]]:
         rank, _, wid, _ = self._position()
         rng = np.random.default_rng([self.seed, self.epoch, rank, wid, 1])
         buffer: List[Dict[str, Any]] = []  # encoded samples: small, decoded when drawn

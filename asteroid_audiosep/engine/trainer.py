@@ -174,11 +174,13 @@ def _train(cfg: Dict[str, Any], hardware: Hardware, train_set, rank0: bool, sign
 
     from ..data import LASSEvalDataset, SegmentMixer
     from ..losses import get_loss_func
+    from .bad_data import BadClipMonitor
     from .optim import WarmupSchedule, make_optimizer, make_scheduler
     from .system import AudioSepSystem
 
     data, training = cfg["data"], cfg["training"]
     exp_dir = Path(cfg["paths"]["exp_dir"])
+    bad_clips = BadClipMonitor(len(train_set), data["max_bad_fraction"])  # skipped clips, budget
     resume = find_resume_checkpoint(exp_dir / "checkpoints")
     if resume is not None:
         check_resumable(exp_dir, cfg)
@@ -240,7 +242,7 @@ def _train(cfg: Dict[str, Any], hardware: Hardware, train_set, rank0: bool, sign
                             query_modality=training["query_modality"], picture_table=picture_table,
                             clip_embeddings=clips)
     validate = valid_set is not None
-    callbacks, best, rate, guard = _callbacks(training, exp_dir, validate, extra_callbacks)
+    callbacks, best, rate, guard = _callbacks(training, exp_dir, validate, [bad_clips, *extra_callbacks])
     ckpt_dir = exp_dir / "checkpoints"
     preemption = PreemptionCheckpoint(ckpt_dir / "last.ckpt", signals, requeue=bool(training["slurm_requeue"]))
     trainer = _trainer(training, hardware, exp_dir, callbacks + [preemption], validate)
@@ -269,15 +271,16 @@ def _train(cfg: Dict[str, Any], hardware: Hardware, train_set, rank0: bool, sign
         wall_seconds=time.perf_counter() - start, train_steps_per_sec=rate.steps_per_sec(),
         validation=list(system.history), best_checkpoint=None, best_step=None, best_val_sdri=None,
     )
-    report.update(_report_sections(guard))
+    report.update(_report_sections(guard, bad_clips))
     if trainer.is_global_zero:
         _export(report, best, model, train_set, cfg, exp_dir)
     return report
 
 
-def _report_sections(guard: NonFiniteGuard) -> Dict[str, Any]:
-    """The report's sections about faults met during training (one entry per kind)."""
-    return {"nonfinite_steps": guard.report}
+def _report_sections(guard: NonFiniteGuard, bad_clips) -> Dict[str, Any]:
+    """The report's sections about faults met during training (one entry per kind). Every rank
+    calls it: the bad-clip counts are added up over the ranks (a collective)."""
+    return {"nonfinite_steps": guard.report, "bad_clips": bad_clips.report()}
 
 
 def _export(report: Dict[str, Any], best, model, train_set, cfg: Dict[str, Any], exp_dir: Path) -> None:
