@@ -22,7 +22,7 @@ import torch
 
 from .audio import audio_info, load_audio
 from .cli_options import add_model_options
-from .demo_sessions import QueueSettings, SessionFolders, add_queue_arguments, keep_outputs, wire_sessions
+from .demo_sessions import QueueSettings, SessionFolders, add_queue_arguments, wire_sessions
 from .demo_support import (
     MAX_QUERIES,
     clean_message,
@@ -405,11 +405,12 @@ def build_app(separator: DemoSeparator, queue: Optional[QueueSettings] = None,
 
         def respond(audio_path, query_text, known_labels, example_path, picture_path, request: gr.Request,
                     progress=gr.Progress()):
-            folder = sessions.new_run(request.session_hash)
-            values = page_response(separator, audio_path, query_text, progress, known_labels, example_path,
-                                   picture_path, folder)
-            keep_outputs(status.keep_in_cache, folder)  # served until the session ends
-            return values
+            folder = sessions.new_run(request.session_hash)  # None: the tab was closed while the run waited
+            values = folder and page_response(separator, audio_path, query_text, progress, known_labels,
+                                              example_path, picture_path, folder)
+            if folder and sessions.served(request.session_hash, folder):  # kept until the session ends
+                return values
+            return [gr.skip()] * (3 + len(slots))  # nobody to show them to
 
         private = dict(api_visibility="private")
         for example_button, (path, query) in zip(example_buttons, examples):

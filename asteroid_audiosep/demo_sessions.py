@@ -87,7 +87,10 @@ class SessionFolders:
         self._folders: Dict[str, Path] = {}
         self._runs: Dict[str, List[Path]] = {}
         self._lock = threading.Lock()
+        self._ended: Dict[str, None] = {}  # sessions ended, newest last (a run may finish after its end)
         self._forget: List[Set[str]] = []  # sets of served paths that must forget a deleted file
+        #: Paths Gradio's age-based cache cleaning must leave alone (live sessions' outputs).
+        self.keep: Set[str] = set()
 
     @classmethod
     def in_gradio_cache(cls, keep_runs: int = KEEP_RUNS) -> "SessionFolders":
@@ -103,11 +106,26 @@ class SessionFolders:
         dropped when it ends, so that they do not grow with every run served."""
         self._forget.extend(path_sets)
 
-    def new_run(self, session: Optional[str]) -> Path:
+    def served(self, session: Optional[str], folder: Path) -> bool:
+        """A run's outputs in ``folder`` were written: True, and they are kept (:attr:`keep`)
+        until ``session`` ends; False when it ended during the run (they are removed now, and
+        the page must not send them)."""
+        with self._lock:
+            ended = session in self._ended
+        if ended:
+            self.end(session)
+        else:
+            self.keep.update(_files(folder))
+        return not ended
+
+    def new_run(self, session: Optional[str]) -> Optional[Path]:
         """A new, empty folder for one run of ``session`` (a session id; None: a session of its
-        own). The session's runs beyond :attr:`keep_runs` are deleted, oldest first."""
+        own), or None when the session has ended (its tab was closed while the run waited: the
+        run is dropped). The session's runs beyond :attr:`keep_runs` are deleted, oldest first."""
         session = session or f"anonymous-{secrets.token_hex(8)}"
         with self._lock:
+            if session in self._ended:
+                return None
             folder = self._folders.get(session)
             if folder is None:
                 folder = self._folders[session] = self.root / secrets.token_hex(16)
@@ -137,13 +155,17 @@ class SessionFolders:
         with self._lock:
             folder = self._folders.pop(session, None) if session else None
             self._runs.pop(session, None)
+            if session:
+                self._ended[session] = None
+                while len(self._ended) > 10000:
+                    self._ended.pop(next(iter(self._ended)))
         if folder is not None:
             self._remove(folder)
 
     def _remove(self, folder: Path) -> None:
         files = set(_files(folder))
         shutil.rmtree(folder, ignore_errors=True)
-        for paths in self._forget:
+        for paths in (*self._forget, self.keep):
             paths.difference_update(files)
 
     def close(self) -> None:
@@ -163,17 +185,15 @@ def wire_sessions(app, sessions: SessionFolders, keep: Set[str]) -> None:
     """Connect ``sessions`` to a Gradio page: its folders end with their browser sessions
     (``app.unload``), and Gradio's periodic cache cleaning (``delete_cache``, which removes
     uploads by age) leaves the outputs of live sessions alone (``keep``: a component's
-    ``keep_in_cache`` set) and forgets those of ended ones."""
+    ``keep_in_cache`` set, read by that cleaning) and forgets those of ended ones."""
     import gradio as gr
 
     def session_ended(request: gr.Request):
         sessions.end(request.session_hash)
 
-    sessions.track(*app.temp_file_sets, keep)
+    keep.update(sessions.keep)
+    sessions.keep = keep
+    sessions.track(*app.temp_file_sets)
     app.unload(session_ended)
     weakref.finalize(app, sessions.close)  # every session's folder goes when the page does (or at exit)
 
-
-def keep_outputs(keep: Set[str], folder: Path) -> None:
-    """Protect a run's outputs from Gradio's age-based cache cleaning until their session ends."""
-    keep.update(_files(folder))
