@@ -91,6 +91,8 @@ class SessionFolders:
         self._forget: List[Set[str]] = []  # sets of served paths that must forget a deleted file
         #: Paths Gradio's age-based cache cleaning must leave alone (live sessions' outputs).
         self.keep: Set[str] = set()
+        #: Runs dropped because their session ended while they waited.
+        self.dropped = 0
 
     @classmethod
     def in_gradio_cache(cls, keep_runs: int = KEEP_RUNS) -> "SessionFolders":
@@ -125,6 +127,7 @@ class SessionFolders:
         session = session or f"anonymous-{secrets.token_hex(8)}"
         with self._lock:
             if session in self._ended:
+                self.dropped += 1
                 return None
             folder = self._folders.get(session)
             if folder is None:

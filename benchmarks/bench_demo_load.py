@@ -102,6 +102,16 @@ class PageSession:
             QueueFull: the server's queue is full (HTTP 503).
         """
         start = time.monotonic()
+        result = self.wait(self.join(server_path, query))
+        result.seconds = time.monotonic() - start
+        return result
+
+    def join(self, server_path: str, query: str) -> str:
+        """Ask for the run (the queue's ``join``); its event id.
+
+        Raises:
+            QueueFull: the server's queue is full (HTTP 503).
+        """
         audio = {"path": server_path, "orig_name": Path(server_path).name, "meta": {"_type": "gradio.FileData"}}
         body = {"data": [audio, query, [], None, None], "event_data": None, "fn_index": self.fn_index,
                 "trigger_id": None, "session_hash": self.session_hash}
@@ -109,7 +119,10 @@ class PageSession:
         if response.status_code == 503:
             raise QueueFull(response.json().get("detail", "queue full"))
         response.raise_for_status()
-        event_id = response.json()["event_id"]
+        return response.json()["event_id"]
+
+    def wait(self, event_id: str) -> RunResult:
+        """Read the session's event stream until the run ``event_id`` completes; what it returned."""
         with self.http.stream("GET", f"{self.url}{API}/queue/data", params={"session_hash": self.session_hash}) as s:
             for line in s.iter_lines():
                 if not line.startswith("data:"):
@@ -124,7 +137,7 @@ class PageSession:
         data = message["output"]["data"]
         status = data[0]["value"] if isinstance(data[0], dict) else data[0]
         urls = [v["value"]["url"] for v in data[4:6] if isinstance(v, dict) and isinstance(v.get("value"), dict)]
-        return RunResult(status, urls, time.monotonic() - start)
+        return RunResult(status, urls)
 
     def fetch(self, url: str):
         """GET a served file: (HTTP status, bytes)."""
