@@ -9,7 +9,6 @@ Gradio's analytics are off and its theme uses the fonts it ships, so the page lo
 network beyond the machine. Gradio (the ``demo`` extra) is imported only when the page starts.
 """
 import argparse
-import gc
 import logging
 import os
 import shutil
@@ -23,7 +22,7 @@ import torch
 
 from .audio import audio_info, load_audio
 from .cli_options import add_model_options
-from .demo_sessions import QueueSettings, SessionFolders, add_queue_arguments, wire_sessions
+from .demo_sessions import STATE_SESSIONS, QueueSettings, SessionFolders, release_memory, wire_sessions
 from .demo_support import (
     MAX_QUERIES,
     clean_message,
@@ -283,7 +282,7 @@ class DemoSeparator:
                     [_mono(target), _mono(residual)], [escape_mathtext(f'"{words}"'), "Residual"], rate,
                     folder / f"{files['target', k].stem}.png", top=top),
             ))
-        gc.collect()  # the figures' pixels sit in reference cycles: freed now, so memory stays flat run to run
+        release_memory()  # memory stays flat from run to run
         step(1.0, desc="done")
         return DemoResult(spectrum, outputs, writer.format, wav.shape[-1] / rate, list(writer.warnings))
 
@@ -452,7 +451,7 @@ def serve(
     app.queue(default_concurrency_limit=app.queue_settings.concurrency, max_size=app.queue_settings.max_queue)
     app.launch(
         server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
-        show_error=False, ssr_mode=False, mcp_server=False,
+        show_error=False, ssr_mode=False, mcp_server=False, state_session_capacity=STATE_SESSIONS,
         max_file_size=upload_limit(separator.max_minutes),  # checked by the browser before it uploads
         footer_links=["gradio", "settings"],  # no "Use via API": the page's events are private
         allowed_paths=[str(separator.workdir / "examples")],  # outputs: served from the sessions' folders
@@ -476,7 +475,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
     parser.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
                         help="longest input the page accepts, in minutes (default: %(default)s)")
-    add_queue_arguments(parser)
+    QueueSettings.add_arguments(parser)
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -30,6 +30,10 @@ DEFAULT_CONCURRENCY = 1
 DEFAULT_MAX_QUEUE = 8
 #: Runs of one session whose outputs are kept (older ones of that session are deleted).
 KEEP_RUNS = 8
+#: Sessions whose page state (Gradio's per-session copy of the updated components, about 1.5 MB
+#: each) stays in memory; beyond it the least recently used is forgotten (Gradio's
+#: ``state_session_capacity``, 10000 by default). A session's state also goes when it ends.
+STATE_SESSIONS = 200
 
 
 @dataclass
@@ -50,6 +54,14 @@ class QueueSettings:
             if int(getattr(self, name)) < 1:
                 raise AudioSepError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
 
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """The ``demo`` sub-command's queue options (``--concurrency``, ``--max-queue``)."""
+        parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                            help="runs separated at once (default: %(default)s; each uses all --threads)")
+        parser.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE,
+                            help="runs that may wait; more are refused with 'currently busy' (default: %(default)s)")
+
     def markdown(self) -> str:
         """The queue's rule and the outputs' lifetime, as Markdown for the page (no user text)."""
         runs = "one run at a time" if self.concurrency == 1 else f"{self.concurrency} runs at a time"
@@ -61,12 +73,19 @@ class QueueSettings:
         )
 
 
-def add_queue_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``demo`` sub-command's queue options (``--concurrency``, ``--max-queue``)."""
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
-                        help="runs separated at once (default: %(default)s; each uses all --threads)")
-    parser.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE,
-                        help="runs that may wait; more are refused with 'currently busy' (default: %(default)s)")
+def release_memory() -> None:
+    """Free a finished run's memory now: its cyclic garbage (matplotlib figures hold their pixels
+    in reference cycles) and, with glibc, the heap pages it freed (``malloc_trim``; glibc keeps
+    them otherwise, and the server's memory would creep up run after run)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows): nothing to trim
+        pass
 
 
 class SessionFolders:
@@ -193,6 +212,10 @@ def wire_sessions(app, sessions: SessionFolders, keep: Set[str]) -> None:
 
     def session_ended(request: gr.Request):
         sessions.end(request.session_hash)
+        holder = app.state_holder  # Gradio keeps a closed session's state for an hour: not needed here
+        with holder.lock:
+            holder.session_data.pop(request.session_hash, None)
+            holder.time_last_used.pop(request.session_hash, None)
 
     keep.update(sessions.keep)
     sessions.keep = keep
