@@ -201,3 +201,54 @@ def test_demo_under_load_figures(package, tmp_path):
         assert memory["VmHWM"] < idle + 400
     assert not list((tmp_path / "gradio").glob("audiosep-sessions-*"))
     assert not [p for p in (tmp_path / "gradio").rglob("*") if p.is_file() and p.suffix == ".wav"]
+
+
+# ------------------------------------------------------------------------------ a real browser
+@pytest.mark.browser
+def test_closing_the_tab_removes_its_outputs(page, tmp_path):
+    """In headless Chromium: the page states the queue's rule; a separation's outputs are served
+    from the tab's own folder, removed when the tab is closed (Gradio's heartbeat, then the
+    page's ``unload``). Skipped, with the reason, without chromium/chromedriver/selenium."""
+    import shutil
+
+    chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if chromium is None or shutil.which("chromedriver") is None:
+        pytest.skip("no chromium/chromedriver on PATH: apt-get install chromium chromium-driver (as .ci/run does)")
+    pytest.importorskip("selenium", reason="selenium is not installed: pip install -c constraints.txt -e '.[dev]'")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, app, root = page
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, 120, poll_frequency=0.25)
+        rule = wait.until(lambda d: d.find_element(By.ID, "queue-rule").text)
+        assert "one run at a time" in rule and "1 waiting" in rule and "close or reload this tab" in rule
+        field = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio input[type=file]"))
+        field[0].send_keys(str(load.tone_clip(tmp_path / "tab.wav", 440, 3.0)))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio [data-testid^=waveform]"))
+        driver.find_element(By.CSS_SELECTOR, "#queries textarea").send_keys(QUERY)
+        driver.find_element(By.ID, "separate").click()
+        status = wait.until(lambda d: (s := d.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value"))
+                            .startswith(("Separated", "Error")) and s)
+        assert status.startswith("Separated 1 query"), status
+        href = driver.find_element(By.CSS_SELECTOR, "#target-0 a[download]").get_attribute("href")
+        folders = load.session_folders(root)
+        assert len(folders) == 1 and str(folders[0]) in href  # served from the tab's own folder
+        page_tab = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        other = driver.current_window_handle
+        driver.switch_to.window(page_tab)
+        driver.close()  # the page's tab is closed
+        driver.switch_to.window(other)
+        assert load.wait_until(lambda: not load.session_folders(root), 20)
+        assert app.sessions.sessions == []
+    finally:
+        driver.quit()
