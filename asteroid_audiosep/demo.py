@@ -441,7 +441,8 @@ def serve(
         host: address to bind: 127.0.0.1 serves this machine only; 0.0.0.0 serves every
             network interface, so anyone who can reach the port can use the page.
         port: TCP port.
-        block: wait until interrupted (False returns once the server runs: ``app.close()`` stops it).
+        block: wait until interrupted (False returns once the server runs: ``app.close()`` stops it,
+            ``app.sessions.close()`` removes the sessions' outputs; otherwise they go at exit).
         queue: the queue's concurrency and size (default :class:`QueueSettings`).
 
     Returns:

@@ -1,13 +1,13 @@
-"""The demo page under load: its queue's settings, one output folder per browser session, and
-the removal of that folder when the session ends.
+"""The demo page under load: its queue's settings, one output folder per browser session and
+its removal when the session ends, and a run's memory released when it ends.
 
 Gradio serves a file to whoever asks for its path under its cache folder, so each session's
 outputs go into a folder named by a random 128-bit token (never the session's id, which the
 browser chooses) inside Gradio's cache: the URLs a session receives are the only way to its
 files, and no other session is ever shown them. The folder is removed when the session ends
 (the tab is closed or reloaded, or its connection drops: Gradio's heartbeat notices and runs
-the page's ``unload`` event), all folders when the page stops. Nothing here imports Gradio;
-:mod:`asteroid_audiosep.demo` builds the page.
+the page's ``unload`` event), all folders when the page stops. Gradio is imported only by the
+functions that attach this to a page; :mod:`asteroid_audiosep.demo` builds the page.
 """
 import argparse
 import os
