@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
-import time
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -22,6 +22,7 @@ import torch
 
 from .audio import audio_info, load_audio
 from .cli_options import add_model_options
+from .demo_sessions import STATE_SESSIONS, QueueSettings, SessionFolders, release_memory, wire_sessions
 from .demo_support import (
     MAX_QUERIES,
     clean_message,
@@ -45,7 +46,6 @@ log = logging.getLogger("asteroid_audiosep")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_MINUTES = 30.0
-_KEEP_RUNS = 16  # request folders kept on disk (older ones are deleted)
 # No "share" button anywhere: it would upload to an outside host.
 _IMAGE_BUTTONS = ["download", "fullscreen"]
 
@@ -129,7 +129,7 @@ class DemoSeparator:
         self.max_minutes = float(max_minutes)
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="audiosep-demo-"))
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._runs = SessionFolders(self.workdir)  # outputs of runs given no folder (the last few kept)
 
     def _query_encoder(self):
         """The model's query encoder (built now if needed), or None when it has none."""
@@ -218,11 +218,12 @@ class DemoSeparator:
 
         plan = self.separator.runner(torch.zeros(1, self.model.condition_dim)).plan(
             TensorSignal(wav, rate, self.model.sample_rate))
-        total, done = max(len(plan), 1), [0]
+        total, done, caller = max(len(plan), 1), [0], threading.get_ident()
 
         def chunk_done(*_):
-            done[0] = min(done[0] + 1, total)
-            step(0.1 + 0.75 * done[0] / total, desc=f"separating: chunk {done[0]} of {total}")
+            if threading.get_ident() == caller:  # not another visitor's run (--concurrency above 1)
+                done[0] = min(done[0] + 1, total)
+                step(0.1 + 0.75 * done[0] / total, desc=f"separating: chunk {done[0]} of {total}")
 
         step(0.05, desc=f"embedding {len(queries)} query(ies); {total} chunk(s) to separate")
         network = getattr(self.model, "separator", None)  # runs once per chunk
@@ -233,13 +234,15 @@ class DemoSeparator:
             if hook is not None:
                 hook.remove()
 
-    def run(self, path: Union[str, os.PathLike], queries: Sequence[Union[str, Query]], progress=None) -> DemoResult:
+    def run(self, path: Union[str, os.PathLike], queries: Sequence[Union[str, Query]], progress=None,
+            folder: Optional[Path] = None) -> DemoResult:
         """Separate every query from the audio file and write the outputs as the CLI does.
 
         Args:
             path: the audio file.
             queries: what :func:`collect_queries` returned (strings are text queries).
             progress: ``progress(fraction, desc=...)`` called at each stage and chunk, or None.
+            folder: an empty folder for the outputs (default: a new one in ``workdir``).
 
         Returns:
             The input's spectrogram, one :class:`DemoOutput` per query, the outputs' format.
@@ -252,7 +255,7 @@ class DemoSeparator:
         wav, rate = self.read(path)
         targets = self._separate(wav, rate, queries, step)
         step(0.85, desc="writing the outputs")
-        folder = self._new_folder()
+        folder = Path(folder) if folder is not None else self._runs.new_run("python")
         source = Path(os.fspath(path))
         planner = OutputPlanner([q.label for q in queries], "both", folder, overwrite=True,
                                 inputs=[source])
@@ -279,14 +282,9 @@ class DemoSeparator:
                     [_mono(target), _mono(residual)], [escape_mathtext(f'"{words}"'), "Residual"], rate,
                     folder / f"{files['target', k].stem}.png", top=top),
             ))
+        release_memory()  # memory stays flat from run to run
         step(1.0, desc="done")
         return DemoResult(spectrum, outputs, writer.format, wav.shape[-1] / rate, list(writer.warnings))
-
-    def _new_folder(self) -> Path:
-        runs = sorted(p for p in self.workdir.iterdir() if p.is_dir() and p.name != "examples")
-        for old in runs[: max(len(runs) - _KEEP_RUNS + 1, 0)]:
-            shutil.rmtree(old, ignore_errors=True)
-        return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self.workdir))
 
     def close(self) -> None:
         """Remove the outputs' folder when this object made it."""
@@ -308,15 +306,16 @@ def _import_gradio():
 
 
 def page_response(separator: DemoSeparator, audio: Optional[str], text: Optional[str], progress=None,
-                  known: Sequence[str] = (), example: Optional[str] = None, picture: Optional[str] = None) -> list:
+                  known: Sequence[str] = (), example: Optional[str] = None, picture: Optional[str] = None,
+                  folder: Optional[Path] = None) -> list:
     """The page's outputs for one click: status text, input spectrogram, downloads, then per
     slot (query, target, residual, spectrogram). Errors become the status text, without the
     server's paths. Every text the user controls goes into plain-text components."""
     gr = _import_gradio()
-    uploads = [audio, example, picture, str(separator.workdir)]
+    uploads = [audio, example, picture, str(separator.workdir), folder and str(folder)]
     result = None
     try:
-        result = separator.run(audio, collect_queries(text, known, example, picture), progress)
+        result = separator.run(audio, collect_queries(text, known, example, picture), progress, folder)
     except AudioSepError as err:
         message = f"Error: {clean_message(str(err), uploads)}"
     except Exception as err:  # never a stack trace on the page; the server log has it
@@ -349,9 +348,12 @@ def _loader(*values):
     return lambda: values
 
 
-def build_app(separator: DemoSeparator):
-    """The Gradio page (``gradio.Blocks``) around ``separator``."""
+def build_app(separator: DemoSeparator, queue: Optional[QueueSettings] = None,
+              sessions: Optional[SessionFolders] = None):
+    """The Gradio page (``gradio.Blocks``) around ``separator``; runs queue by ``queue``'s rule,
+    each browser session's outputs go to its folder of ``sessions`` (default: in Gradio's cache)."""
     gr = _import_gradio()
+    queue, sessions = queue or QueueSettings(), sessions or SessionFolders.in_gradio_cache()
     kinds, labels = separator.query_kinds, separator.labels
     examples = make_example_clips(separator.workdir / "examples", labels[:3] or None)
     markdown = dict(latex_delimiters=[], sanitize_html=True)
@@ -359,6 +361,7 @@ def build_app(separator: DemoSeparator):
         gr.Markdown("## AudioSep: separate the sound you describe", **markdown)
         gr.Markdown(separator.describe(), elem_id="model-info", **markdown)
         gr.Markdown(limits_markdown(separator.max_minutes), elem_id="limits", **markdown)
+        gr.Markdown(queue.markdown(), elem_id="queue-rule", **markdown)
         with gr.Row():
             with gr.Column():
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath",
@@ -401,9 +404,14 @@ def build_app(separator: DemoSeparator):
                              buttons=_IMAGE_BUTTONS, interactive=False, visible=False, elem_id=f"spectrogram-{k}")
             slots += [heading, target, residual, image]
 
-        def respond(audio_path, query_text, known_labels, example_path, picture_path, progress=gr.Progress()):
-            return page_response(separator, audio_path, query_text, progress, known_labels, example_path,
-                                 picture_path)
+        def respond(audio_path, query_text, known_labels, example_path, picture_path, request: gr.Request,
+                    progress=gr.Progress()):
+            folder = sessions.new_run(request.session_hash)  # None: the tab was closed while the run waited
+            values = folder and page_response(separator, audio_path, query_text, progress, known_labels,
+                                              example_path, picture_path, folder)
+            if folder and sessions.served(request.session_hash, folder):  # kept until the session ends
+                return values
+            return [gr.skip()] * (3 + len(slots))  # nobody to show them to
 
         private = dict(api_visibility="private")
         for example_button, (path, query) in zip(example_buttons, examples):
@@ -412,8 +420,10 @@ def build_app(separator: DemoSeparator):
         busy = button.click(lambda: gr.update(interactive=False, value="Separating..."), None, button,
                             queue=False, **private)
         run = busy.then(respond, inputs=[audio, text, known, example, picture],
-                        outputs=[status, spectrum, files, *slots], concurrency_limit=1, **private)
+                        outputs=[status, spectrum, files, *slots], concurrency_limit=queue.concurrency, **private)
         run.then(lambda: gr.update(interactive=True, value="Separate"), None, button, queue=False, **private)
+        wire_sessions(app, sessions, status.keep_in_cache)
+    app.sessions, app.queue_settings = sessions, queue
     return app
 
 
@@ -422,6 +432,7 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     block: bool = True,
+    queue: Optional[QueueSettings] = None,
 ):
     """Start the page on ``host:port`` (never a public share link).
 
@@ -430,25 +441,21 @@ def serve(
         host: address to bind: 127.0.0.1 serves this machine only; 0.0.0.0 serves every
             network interface, so anyone who can reach the port can use the page.
         port: TCP port.
-        block: wait until interrupted (False returns once the server runs).
+        block: wait until interrupted (False returns once the server runs: ``app.close()`` stops it,
+            ``app.sessions.close()`` removes the sessions' outputs; otherwise they go at exit).
+        queue: the queue's concurrency and size (default :class:`QueueSettings`).
 
     Returns:
         The running ``gradio.Blocks``.
     """
-    app = build_app(separator)
-    app.queue(default_concurrency_limit=1)
+    app = build_app(separator, queue)
+    app.queue(default_concurrency_limit=app.queue_settings.concurrency, max_size=app.queue_settings.max_queue)
     app.launch(
-        server_name=host,
-        server_port=port,
-        share=False,
-        inbrowser=False,
-        prevent_thread_lock=True,
-        show_error=False,
-        ssr_mode=False,
-        mcp_server=False,
+        server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
+        show_error=False, ssr_mode=False, mcp_server=False, state_session_capacity=STATE_SESSIONS,
         max_file_size=upload_limit(separator.max_minutes),  # checked by the browser before it uploads
         footer_links=["gradio", "settings"],  # no "Use via API": the page's events are private
-        allowed_paths=[str(separator.workdir)],
+        allowed_paths=[str(separator.workdir / "examples")],  # outputs: served from the sessions' folders
         quiet=True,  # gradio's banner suggests share=True, which this page never uses
     )
     where = "this machine only" if host in ("127.0.0.1", "localhost") else "every host that can reach it"
@@ -469,6 +476,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
     parser.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
                         help="longest input the page accepts, in minutes (default: %(default)s)")
+    QueueSettings.add_arguments(parser)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -478,11 +486,12 @@ def run_demo(args: argparse.Namespace) -> int:
     from .threads import set_threads
 
     set_threads(args.threads)
+    queue = QueueSettings(args.concurrency, args.max_queue)  # checked before the model loads
     separator = DemoSeparator(args.model, args.device, args.query_embeddings, args.max_minutes,
                               half=args.half, precision=args.precision)
     log.info("%s", separator.describe(markdown=False))
     try:
-        serve(separator, args.host, args.port, block=True)
+        serve(separator, args.host, args.port, block=True, queue=queue)
     finally:
         separator.close()
     return 0
