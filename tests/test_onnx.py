@@ -208,3 +208,14 @@ def test_released_architecture_default_exporter_and_separate(released, tmp_path)
     a = ort.separate_waveform(wav, 22050, ["a", "b"])
     b = sep.separate_waveform(wav, 22050, ["a", "b"], conditions=condition)
     assert a.shape == (2, 2, wav.shape[-1]) and (a - b).abs().max() <= TOLERANCE
+
+
+def test_dual_path_model_exports(tmp_path):
+    """AudioSep-DP (GRUs at the bottleneck) exports too: the graph matches its PyTorch forward."""
+    from asteroid_audiosep.models import AudioSepDP
+
+    torch.manual_seed(2)
+    model = nontrivial(AudioSepDP(dprnn=dict(hidden=8), **small_model_args())).eval()
+    path = export_onnx(model, tmp_path / "dp.onnx", dynamic_length=True, exporter="legacy").path
+    errors = _max_error_at(model, path, [8000, 3001], batch=2)
+    assert max(errors) <= TOLERANCE, errors
