@@ -7,14 +7,11 @@ __all__ = ["add_export_parser", "add_backend_option"]
 
 def _export(args: argparse.Namespace) -> int:
     from .errors import AudioSepError
-    from .onnx_export import EXPORTERS
     from .separator import Separator
     from .threads import set_threads
 
     if Path(args.output).suffix.lower() != ".onnx":
         raise AudioSepError(f"{args.output}: name the output OUT.onnx")
-    if args.exporter not in EXPORTERS:
-        raise AudioSepError(f"--exporter must be one of {EXPORTERS}")
     set_threads(args.threads)
     separator = Separator(args.model, "cpu", precision="fp32", query_embeddings=args.query_embeddings,
                           progress=False, backend="torch")
@@ -40,8 +37,8 @@ def add_export_parser(subparsers) -> None:
         "the STFT and ISTFT are convolutions inside it. The query encoder is not: the embeddings of the "
         "-q queries are written to OUT.queries.npz (texts, vectors). Run it with `separate --backend "
         "onnxruntime -m OUT.onnx` or any ONNX Runtime (docs/deploy.md). Needs the 'onnx' extra.")
-    p.add_argument("model", help="model package (.pth), released checkpoint or released model name")
-    p.add_argument("output", help="the graph to write (OUT.onnx)")
+    p.add_argument("model", metavar="MODEL", help="model package (.pth), released checkpoint or released model name")
+    p.add_argument("output", metavar="OUT.onnx", help="the graph to write")
     p.add_argument("-q", "--query", dest="queries", action="append", default=[], metavar="TEXT",
                    help="a query to bake into OUT.queries.npz (repeatable; required when the model has a "
                    "text encoder)")
@@ -52,7 +49,9 @@ def add_export_parser(subparsers) -> None:
                    help="any input length (needed by separate --backend onnxruntime); default: exactly --seconds")
     p.add_argument("--seconds", type=float, default=10.0,
                    help="the input length of a fixed-length graph (default: %(default)s)")
-    p.add_argument("--exporter", default="dynamo", help="dynamo (torch.export, default) or legacy (TorchScript)")
+    p.add_argument("--exporter", choices=["dynamo", "legacy"], default="dynamo",
+                   help="torch.onnx.export with dynamo=True (torch.export; default) or dynamo=False (TorchScript: "
+                   "deprecated by torch, faster to export)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the export")
     p.set_defaults(func=_export)
 

@@ -239,8 +239,12 @@ def export_onnx(model, path: Union[str, Path], conditions: Optional[torch.Tensor
     Raises:
         AudioSepError: bad arguments, or a model the exporter cannot capture.
     """
-    import onnx
-
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (the dynamo exporter's, checked here for one clear message)
+    except ImportError as err:
+        raise AudioSepError(f"ONNX export needs the 'onnx' extra ({err.name} is missing): pip install "
+                            "'asteroid-audiosep[onnx]'") from err
     path = Path(path)
     if exporter not in EXPORTERS:
         raise AudioSepError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
