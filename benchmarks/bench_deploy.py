@@ -42,13 +42,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(fn):
+    """``(result, wall seconds, CPU seconds of this process)`` of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def row(label: str, seconds: float, pt, ort) -> str:
+    """A table row from the best (wall, CPU) of each engine."""
+    return (f"| {label} | {pt[0]:.2f} / {pt[1]:.2f} | {ort[0]:.2f} / {ort[1]:.2f} | {ort[0] / pt[0]:.2f} | "
+            f"{ort[1] / pt[1]:.2f} | {seconds / pt[0]:.2f} | {seconds / ort[0]:.2f} |")
 
 
 def main(argv=None) -> int:
@@ -107,29 +111,33 @@ def main(argv=None) -> int:
     pt = Separator(str(torch_pkg), "cpu", precision="fp32", progress=False)
     ort = Separator(str(graphs[exporter]), "cpu", progress=False)
     net = OnnxNetwork(graphs[exporter], threads=args.threads)
-    print(f"\n## Speed, {exporter} graph, fp32 both, {args.threads} thread(s), best of {args.repeats}\n")
-    print("| input | PyTorch (s) | ONNX Runtime (s) | ORT / PyTorch | PyTorch x real time | ORT x real time |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n## Speed, {exporter} graph, fp32 both, {args.threads} thread(s), best of {args.repeats}, "
+          "alternated\n")
+    print("Wall and CPU seconds of this process (CPU time is what a loaded machine disturbs least).\n")
+    print("| input | PyTorch wall / CPU (s) | ONNX Runtime wall / CPU (s) | ORT / PyTorch, wall | ORT / PyTorch, CPU "
+          "| PyTorch x real time | ORT x real time |")
+    print("|---|---|---|---|---|---|---|")
+
+    def compare(label, seconds, run_pt, run_ort):
+        best = {"pt": [], "ort": []}
+        outs = {}
+        for _ in range(args.repeats):  # alternated, so that a change of load hits both
+            for key, run in (("pt", run_pt), ("ort", run_ort)):
+                outs[key], wall, cpu = timed(run)
+                best[key].append((wall, cpu))
+        diff = float((torch.as_tensor(outs["ort"]) - torch.as_tensor(outs["pt"])).abs().max())
+        pt_best = (min(w for w, _ in best["pt"]), min(c for _, c in best["pt"]))
+        ort_best = (min(w for w, _ in best["ort"]), min(c for _, c in best["ort"]))
+        print(row(f"{label} (max diff {diff:.1e})", seconds, pt_best, ort_best), flush=True)
+
     one = test_signal(10.0, rate)[None]
     with torch.inference_mode():
-        t_pt = best_time(lambda: model(one, cond), args.repeats)
-    t_ort = best_time(lambda: net(one, cond), args.repeats)
-    print(f"| 10 s, one forward (network only) | {t_pt:.2f} | {t_ort:.2f} | {t_ort / t_pt:.2f} | "
-          f"{10 / t_pt:.2f} | {10 / t_ort:.2f} |", flush=True)
+        compare("10 s, one forward (network only)", 10.0, lambda: model(one, cond), lambda: net(one, cond))
     for seconds in args.seconds:
         wav = test_signal(seconds, rate)
-        timings = {"pt": [], "ort": []}
-        for _ in range(args.repeats):  # alternated, so that a change of load hits both
-            for key, sep in (("pt", pt), ("ort", ort)):
-                start = time.perf_counter()
-                out = sep.separate_waveform(wav, rate, ["bench"], conditions=cond)
-                timings[key].append(time.perf_counter() - start)
-                if key == "pt":
-                    ref = out
-        diff = float((out - ref).abs().max())
-        a, b = min(timings["pt"]), min(timings["ort"])
-        print(f"| {seconds:g} s, separate_waveform (max diff {diff:.1e}) | {a:.2f} | {b:.2f} | {b / a:.2f} | "
-              f"{seconds / a:.2f} | {seconds / b:.2f} |", flush=True)
+        compare(f"{seconds:g} s, separate_waveform", seconds,
+                lambda: pt.separate_waveform(wav, rate, ["bench"], conditions=cond),
+                lambda: ort.separate_waveform(wav, rate, ["bench"], conditions=cond))
 
     if not args.no_streaming:
         print("\n## Streaming (benchmarks/bench_streaming.py)\n")
