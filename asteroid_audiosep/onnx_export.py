@@ -222,7 +222,8 @@ def export_onnx(model, path: Union[str, Path], conditions: Optional[torch.Tensor
     encoder; this function takes the embeddings.
 
     Args:
-        model: an :class:`~asteroid_audiosep.models.AudioSep` (eval mode is set here, on CPU).
+        model: an :class:`~asteroid_audiosep.models.AudioSep` (set to eval mode; exported on the
+            CPU, then returned to its device).
         path: the ``.onnx`` file to write (atomically).
         conditions: ``(len(texts), condition_dim)`` embeddings of ``texts``, written to
             ``OUT.queries.npz``; None with no ``texts``.
@@ -261,7 +262,8 @@ def export_onnx(model, path: Union[str, Path], conditions: Optional[torch.Tensor
     example_len = samples or int(round(min(seconds, 2.0) * rate))
     if example_len < model.n_fft // 2 + 1:
         raise AudioSepError(f"--seconds {seconds}: the graph needs at least {model.n_fft // 2 + 1} samples")
-    model = model.eval().to("cpu")
+    device = model.window.device
+    model = model.eval().to("cpu")  # and back to its device below
     graph = SeparationGraph(model).eval()
     noise = torch.Generator().manual_seed(0)
     example = (0.1 * torch.randn(2, model.in_channels, example_len, generator=noise),
@@ -283,9 +285,11 @@ def export_onnx(model, path: Union[str, Path], conditions: Optional[torch.Tensor
             del separator.fused_inference
         else:
             separator.fused_inference = own
+        model.to(device)
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(_metadata(model, samples, int(opset)))
+    onnx.checker.check_model(proto)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "wb") as handle:
         handle.write(proto.SerializeToString())
@@ -296,7 +300,6 @@ def export_onnx(model, path: Union[str, Path], conditions: Optional[torch.Tensor
             np.savez(handle, texts=np.array(texts, dtype=str),
                      vectors=conditions.detach().to("cpu", torch.float32).numpy())
     seconds_taken = time.perf_counter() - start
-    onnx.checker.check_model(str(path))
     log.info("exported %s (%s exporter, opset %d) in %.1f s", path, exporter, opset, seconds_taken)
     return ExportResult(path, table, texts, seconds_taken, exporter, int(opset))
 
