@@ -44,7 +44,8 @@ def add_export_parser(subparsers) -> None:
                    "text encoder)")
     p.add_argument("--query-embeddings", metavar="FILE",
                    help="embed the queries with this precomputed table instead of the model's encoder")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset, >= 17 (default: %(default)s)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help="ONNX opset: 18 or later, 17 with --exporter legacy (default: %(default)s)")
     p.add_argument("--dynamic-length", action="store_true",
                    help="any input length (needed by separate --backend onnxruntime); default: exactly --seconds")
     p.add_argument("--seconds", type=float, default=10.0,

@@ -228,7 +228,7 @@ def export_onnx(model, path: Union[str, Path], conditions: Optional[torch.Tensor
         conditions: ``(len(texts), condition_dim)`` embeddings of ``texts``, written to
             ``OUT.queries.npz``; None with no ``texts``.
         texts: the queries the rows stand for (looked up by this text at inference).
-        opset: ONNX opset (>= 17).
+        opset: ONNX opset (>= 18 with the dynamo exporter, >= 17 with the legacy one).
         dynamic_length: make the samples axis dynamic (any length from ``n_fft // 2 + 1``);
             otherwise the graph takes exactly ``seconds`` of audio. The batch axis is dynamic.
         seconds: the fixed length (without ``dynamic_length``) and the example's length.
@@ -251,6 +251,9 @@ def export_onnx(model, path: Union[str, Path], conditions: Optional[torch.Tensor
         raise AudioSepError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
     if int(opset) < 17:
         raise AudioSepError(f"--opset {opset}: the graph needs opset 17 or later")
+    if exporter == "dynamo" and int(opset) < 18:  # its down-conversion fails (no Pad adapter to 17)
+        raise AudioSepError(f"--opset {opset}: the dynamo exporter writes opset 18 or later; use "
+                            "--exporter legacy for opset 17")
     if path.suffix.lower() != ".onnx":
         raise AudioSepError(f"{path}: name the output OUT.onnx")
     texts = list(texts)
@@ -286,6 +289,9 @@ def export_onnx(model, path: Union[str, Path], conditions: Optional[torch.Tensor
         else:
             separator.fused_inference = own
         model.to(device)
+    written = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    if written != int(opset):
+        raise AudioSepError(f"the {exporter} exporter wrote opset {written}, not {opset}: choose --opset {written}")
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(_metadata(model, samples, int(opset)))

@@ -158,6 +158,12 @@ def test_export_needs_queries_for_a_live_encoder(tmp_path):
     assert result.texts == ["dog", "cat"] and result.queries.is_file()
     with pytest.raises(AudioSepError, match="opset 17 or later"):
         sep.export_onnx(tmp_path / "y.onnx", ["dog"], opset=16)
+    with pytest.raises(AudioSepError, match="--exporter legacy for opset 17"):
+        sep.export_onnx(tmp_path / "y.onnx", ["dog"], opset=17)
+    import onnx
+
+    result = sep.export_onnx(tmp_path / "o17.onnx", ["dog"], opset=17, exporter="legacy", dynamic_length=True)
+    assert [o.version for o in onnx.load(str(result.path)).opset_import if o.domain in ("", "ai.onnx")] == [17]
     with pytest.raises(AudioSepError, match="OUT.onnx"):
         sep.export_onnx(tmp_path / "y.pth", ["dog"])
 
