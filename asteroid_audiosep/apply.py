@@ -419,10 +419,15 @@ class ChunkRunner:
             own = segments[todo[0]].conditions
             conditions = self.conditions if own is None else own.to(self.device, torch.float32)
             wavs = torch.stack([segments[k].wav for k in todo]).to(self.device)
-            est = separate_segments(self.model, wavs, conditions, self.batch_size, self.autocast_dtype).cpu()
+            est = self.network(wavs, conditions).cpu()
             for j, k in enumerate(todo):
                 outs[k] = est[j]
         return outs
+
+    def network(self, wavs: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        """The network on equal-length segments: :func:`separate_segments` with this runner's
+        settings (a subclass may run another engine, e.g. ONNX Runtime)."""
+        return separate_segments(self.model, wavs, conditions, self.batch_size, self.autocast_dtype)
 
     # ------------------------------------------------------------------ output side
     def finish(self, segment: Segment, out: torch.Tensor) -> SeparatedBlock:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .checkpoints import trusted_checkpoints
+from .cli_onnx import add_backend_option, add_export_parser
 from .cli_options import add_model_options
 from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
@@ -91,7 +92,7 @@ def _separate(args: argparse.Namespace) -> int:
                           context_seconds=args.context_seconds, whole_seconds=args.whole_seconds,
                           batch_size=args.batch_size, query_embeddings=args.query_embeddings,
                           precision=args.precision, half=args.half,
-                          progress=not args.quiet)
+                          progress=not args.quiet, backend=args.backend)
     report = separator.separate_files(args.inputs, queries, args.outdir, mode=mode, overwrite=args.overwrite,
                                       format=args.format, subtype=args.subtype, auto=args.auto,
                                       min_score=args.min_score, labels=args.labels)
@@ -189,6 +190,7 @@ def add_separate_parser(subparsers) -> None:
                    "is 16/24-bit PCM, else float; 24-bit in FLAC); integer outputs that would clip are "
                    "scaled down with a warning")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_backend_option(p)
     p.set_defaults(func=_separate)
 
 
@@ -250,7 +252,7 @@ def add_demo_parser(subparsers) -> None:
 
 
 #: Sub-command registrars, in help order. Each adds one sub-parser with `func` set.
-SUBCOMMANDS = [add_convert_parser, add_separate_parser, add_tag_parser, add_demo_parser]
+SUBCOMMANDS = [add_convert_parser, add_separate_parser, add_tag_parser, add_demo_parser, add_export_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -128,6 +128,22 @@ def collect_inputs(inputs: Union[PathLike, Sequence[PathLike]], is_output=lambda
     return found
 
 
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+
+def _backend(backend: str, model) -> str:
+    """``"torch"`` or ``"onnxruntime"`` for a requested backend and model (auto: by the file)."""
+    from .onnx_runtime import is_onnx_file  # no ONNX import: the module imports onnxruntime on use
+
+    if backend not in BACKENDS:
+        raise AudioSepError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "onnxruntime" if is_onnx_file(model) else "torch"
+    if backend == "torch" and is_onnx_file(model):
+        raise AudioSepError(f"{model} is an ONNX graph: separate it with --backend onnxruntime")
+    return backend
+
+
 def check_request(inputs, queries: Optional[Queries], mode: str = "target", outdir: Optional[PathLike] = "separated",
                   auto: Optional[int] = None, format: str = "same", subtype: Optional[str] = None,
                   not_audio: Optional[List[Path]] = None):
@@ -183,6 +199,10 @@ class Separator:
             model's own text encoder (offline use).
         half: legacy alias of ``precision`` (False, True, ``"fp16"``, ``"bf16"``).
         progress: show progress bars (files, or the chunks of a lone file).
+        backend: ``"torch"``, ``"onnxruntime"`` (``model`` is a graph written by
+            :meth:`export_onnx`, run by ONNX Runtime in float32; its queries are looked up in
+            ``OUT.queries.npz``) or ``"auto"`` (onnxruntime for a ``.onnx`` file), see
+            :mod:`~asteroid_audiosep.onnx_runtime`.
 
     Attributes:
         model: the loaded :class:`AudioSep` (eval mode, on ``device``).
@@ -202,8 +222,16 @@ class Separator:
         *,
         half: Union[bool, str, None] = None,
         progress: bool = True,
+        backend: str = "auto",
     ):
-        self.model = load_model(model, device, query_embeddings)
+        self.backend = _backend(backend, model)
+        if self.backend == "onnxruntime":
+            from .onnx_runtime import load_onnx_network
+
+            self.model = load_onnx_network(model, device, query_embeddings, precision, half)
+            precision, half = "fp32", None
+        else:
+            self.model = load_model(model, device, query_embeddings)
         self.device = self.model.window.device
         self.precision = precision_name(precision, half)
         self.autocast_dtype = autocast_dtype(precision, self.device, half)
@@ -236,8 +264,23 @@ class Separator:
 
     def runner(self, conditions: torch.Tensor) -> ChunkRunner:
         """The chunked runner of the network for these conditions and this separator's settings."""
-        return ChunkRunner(self.model, conditions, self.chunk_seconds, self.context_seconds, self.batch_size,
-                           self.autocast_dtype, self.whole_seconds)
+        runner = ChunkRunner
+        if self.backend == "onnxruntime":
+            from .onnx_runtime import OnnxChunkRunner as runner
+        return runner(self.model, conditions, self.chunk_seconds, self.context_seconds, self.batch_size,
+                      self.autocast_dtype, self.whole_seconds)
+
+    def export_onnx(self, path: PathLike, queries: Optional[Queries] = None, **options):
+        """Write the model as an ONNX graph (STFT and ISTFT inside) and the embeddings of ``queries``
+        beside it (``OUT.queries.npz``): see :func:`~asteroid_audiosep.onnx_export.export_separator`
+        for ``options`` (``opset``, ``dynamic_length``, ``seconds``, ``exporter``).
+
+        Returns:
+            An :class:`~asteroid_audiosep.onnx_export.ExportResult`.
+        """
+        from .onnx_export import export_separator
+
+        return export_separator(self, path, queries, **options)
 
     # ------------------------------------------------------------------ waveforms
     def separate_waveform(self, wav: torch.Tensor, sample_rate: int, queries: Queries, *,

@@ -96,6 +96,8 @@ REDUCTIONS = [
     Reduction(r"^python benchmarks/bench_training\.py\b", append=["--steps", "2", "--warmup", "1"], slow=True),
     Reduction(r"^python benchmarks/bench_import\.py\b", append=["--repeats", "1"], slow=True),
     Reduction(r"^python benchmarks/bench_mini_clip\.py\b", slow=True),
+    Reduction(r"^python benchmarks/bench_deploy\.py\b", append=["--reduced", "--seconds", "1", "--repeats", "1",
+                                                                  "--exporters", "legacy", "--no-streaming"], slow=True),
     # Picture queries need a CLIP model (a random ViT-B-32 is built: tens of seconds).
     Reduction(r"--query-image|--query-video", slow=True),
 ]

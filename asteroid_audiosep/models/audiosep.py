@@ -245,8 +245,13 @@ class AudioSep(BaseModel):
 
     def separate_spectrogram(self, spec: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Apply the predicted complex mask to a mixture spectrogram (same shape out)."""
-        mag = torch.clamp(spec.real**2 + spec.imag**2, min=1e-10).sqrt()
-        cos_in, sin_in = spec.real / mag, spec.imag / mag
+        return torch.complex(*self.mask_spectrogram(spec.real, spec.imag, condition))
+
+    def mask_spectrogram(self, real_in: torch.Tensor, imag_in: torch.Tensor, condition: torch.Tensor):
+        """:meth:`separate_spectrogram` on the real and imaginary parts (no complex dtype, as an
+        ONNX graph needs): ``(real, imag)`` of the separated spectrum."""
+        mag = torch.clamp(real_in**2 + imag_in**2, min=1e-10).sqrt()
+        cos_in, sin_in = real_in / mag, imag_in / mag
         # The mask arithmetic runs in float32 whatever the network's autocast dtype: in fp16
         # the norm's floor (1e-10) underflows to 0 and tiny phase components give 0 / 0.
         out = self.separator(mag, condition).float()
@@ -259,7 +264,7 @@ class AudioSep(BaseModel):
         out_mag = torch.relu(mag * mask_mag)
         out_cos = cos_in * mask_cos - sin_in * mask_sin
         out_sin = sin_in * mask_cos + cos_in * mask_sin
-        return torch.complex(out_mag * out_cos, out_mag * out_sin)
+        return out_mag * out_cos, out_mag * out_sin
 
     def forward(self, wav: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Separate the source described by ``condition`` from ``wav``.
