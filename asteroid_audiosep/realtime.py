@@ -9,11 +9,15 @@ span, the context after it and the resampling margin. A chunk is then exactly wh
 path computes for the same plan, so the concatenated outputs equal
 ``Separator.separate_waveform(wav, rate, queries, block_seconds=...)`` (bit for bit on one thread).
 
-Latency: output sample ``j`` (at the caller's rate) is returned, at the latest, by the
-:meth:`~SeparationStream.process` call that brings the input received to ``j + latency`` samples;
-the first sample of every chunk needs exactly that many, so after ``n`` input samples at least
-``n - latency`` output samples have been returned, and just before a chunk is released exactly
-``n - latency``. The time the network takes for a chunk comes on top (see the real-time factor).
+Latency (:attr:`SeparationStream.latency`, samples at the caller's rate): output sample ``j`` is
+returned by the :meth:`~SeparationStream.process` call that delivers input sample
+``j + latency`` (both counted from 0), or earlier; the first sample of every chunk is returned
+exactly then. So after ``n`` input samples at least ``n - latency`` output samples have been
+returned, and exactly ``n - latency`` just before each chunk is released: fed one sample per
+sample period, the output lags the input by ``latency`` periods (a pass-through would have 0).
+The time the network takes for a chunk comes on top (see :attr:`~SeparationStream.real_time_factor`).
+The outputs, concatenated, are aligned with the input (output sample ``j`` is input sample ``j``
+separated): the delay is in time, not in the samples.
 """
 import time
 from dataclasses import replace
@@ -142,9 +146,10 @@ class SeparationStream:
     @property
     def latency(self) -> int:
         """The delay in samples at the caller's rate: output sample ``j`` is returned by the
-        :meth:`process` call that brings the input received to ``j + latency`` samples at the
-        latest (exactly that for the first sample of every chunk)."""
-        return self._needed(0) - self._out_start(0)
+        :meth:`process` call that delivers input sample ``j + latency`` (counted from 0) at the
+        latest, exactly then for the first sample of every chunk (see the module docstring).
+        About ``block_seconds`` plus the context after a chunk plus the resampling margins."""
+        return self._needed(0) - 1 - self._out_start(0)
 
     @property
     def latency_seconds(self) -> float:
