@@ -243,16 +243,9 @@ class Separator:
 
     def stream(self, queries: Queries, rate: int, channels: int, block_seconds: float = 1.0, *,
                conditions: Optional[torch.Tensor] = None):
-        """A :class:`~asteroid_audiosep.realtime.SeparationStream`: audio in as it arrives
-        (``process(block)``, ``flush()``), separated audio out with a fixed delay (``latency``).
-
-        Args:
-            queries: as :meth:`separate_waveform` (no span query: a stream has no whole input).
-            rate: the audio's sample rate; channels: its channel count.
-            block_seconds: the stream's chunk (rounded up to the pooling grid): the latency is
-                about this plus the context; shorter chunks cost more compute per second.
-            conditions: (queries, condition_dim) conditions computed elsewhere.
-        """
+        """A :class:`~asteroid_audiosep.realtime.SeparationStream` (its Args: the same): audio in as it
+        arrives (``process(block)``, ``flush()``), separated audio out with a stated delay (``latency``);
+        its outputs concatenated equal ``separate_waveform(..., block_seconds=block_seconds)``."""
         from .realtime import SeparationStream
 
         return SeparationStream(self, queries, rate, channels, block_seconds, conditions=conditions)
