@@ -12,6 +12,7 @@ import torch
 from helpers import DEEP_ARGS, BandEncoder, make_demo_package, nontrivial, small_model_args
 
 from asteroid_audiosep import AudioSep, AudioSepDP, AudioSepError, Query, Separator
+from asteroid_audiosep.apply import ChunkPlan
 from asteroid_audiosep.cli import main
 from asteroid_audiosep.cli_stream import run_stream
 
@@ -109,16 +110,19 @@ def test_text_queries_and_numpy_float64_blocks(band):
 
 
 # ------------------------------------------------------------------------------------------ latency
-@pytest.mark.parametrize("rate, channels, block_seconds", [(16000, 1, 0.2), (22050, 2, 0.15)])
-def test_latency_is_the_measured_delay(small, rate, channels, block_seconds):
+@pytest.mark.parametrize("rate, channels, block_seconds, context", [
+    (16000, 1, 0.2, 0.1), (22050, 2, 0.15, 0.1), (16000, 1, 0.1, 0.0)])  # last: no context, no resampling
+def test_latency_is_the_measured_delay(small, rate, channels, block_seconds, context):
     """Fed one sample per call: the first output comes with input sample ``latency``, and just
     before each chunk is released the input is exactly ``latency`` samples ahead of the output."""
-    stream = small.stream(["a"], rate, channels, block_seconds, conditions=conditions(small, 1))
+    separator = _separator(small.model, context_seconds=context)
+    stream = separator.stream(["a"], rate, channels, block_seconds, conditions=conditions(small, 1))
     wav = signal(rate, 3.0, channels)
-    releases, lags = [], []
+    releases, lags, outs = [], [], []
     for i in range(stream.latency + int(3.5 * block_seconds * rate)):
         before = stream.samples_out
         out = stream.process(wav[:, i : i + 1])
+        outs.append(out)
         lags.append(stream.samples_in - stream.samples_out)
         if out.shape[-1]:
             releases.append((i, i - before))  # input index delivered, its lead over the output
@@ -126,7 +130,21 @@ def test_latency_is_the_measured_delay(small, rate, channels, block_seconds):
     assert len(releases) >= 3 and {lead for _, lead in releases} == {stream.latency}
     assert max(lags) == stream.latency
     assert stream.latency_seconds == stream.latency / rate
-    assert block_seconds < stream.latency_seconds < block_seconds + 0.5  # chunk + context + margins
+    assert block_seconds <= stream.latency_seconds < block_seconds + 0.5  # chunk + context + margins
+    rest = stream.flush()
+    offline = separator.separate_waveform(wav[:, : stream.samples_in], rate, ["a"], conditions=conditions(small, 1),
+                                          block_seconds=block_seconds)
+    assert torch.equal(torch.cat([*outs, rest], -1), offline)
+
+
+def test_a_streams_plan_of_a_prefix_is_a_prefix_of_its_plan(small):
+    runner = small.runner(conditions(small, 1), 0.2)
+    layout = runner.layout(22050)
+    whole = ChunkPlan.build(100_000, **layout, fixed=True)
+    assert len(set(b - a for a, b in zip(whole.bounds, whole.bounds[1:-1]))) == 1  # one length but the last
+    for length in (1, 4000, 40_000, 65_537):
+        part = ChunkPlan.build(length, **layout, fixed=True)
+        assert part.bounds[:-1] == tuple(b for b in whole.bounds if b < length) and part.bounds[-1] == length
 
 
 def test_flush_returns_the_tail_and_ends_the_stream(small):
