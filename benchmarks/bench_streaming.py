@@ -3,9 +3,10 @@
 
 For the released architecture (the stand-in released weights of ``official_checkpoint.py`` in
 ``$AUDIOSEP_REFERENCE_DIR``, default ``../shared/reference``; seeded random weights when it is
-missing) and the mini model (``conf/mini.yaml``'s model section at its 8 kHz rate, seeded random
-weights), one query, fp32 on the CPU: a 44.1 kHz mono test signal is fed to a stream block by
-block (blocks of ``block_seconds``) for block sizes of 0.5, 1, 2 and 5 s. Per row:
+missing), the mini model (``conf/mini.yaml``'s model section at its 8 kHz rate, seeded random
+weights) and its AudioSep-DP variant (``conf/mini_dp.yaml``), one query, fp32 on the CPU: a 44.1 kHz
+mono test signal is fed to a stream block by block (blocks of ``block_seconds``) for block sizes of
+0.5, 1, 2 and 5 s. Per row:
 
 - latency: the stream's stated delay (``stream.latency``, which tests/test_streaming.py checks
   against the measured one), in seconds;
@@ -42,15 +43,17 @@ BLOCKS = (0.5, 1.0, 2.0, 5.0)
 RATE = 44100
 
 
-def mini_model():
-    """The mini model of conf/mini.yaml (its model section, at data.sample_rate), seeded weights."""
-    from asteroid_audiosep import AudioSep
+def mini_model(conf_name: str = "mini"):
+    """The model of conf/<conf_name>.yaml (its model section, at data.sample_rate), seeded weights:
+    ``mini`` (AudioSep) or ``mini_dp`` (AudioSep-DP, a dual-path block at the bottleneck)."""
+    from asteroid_audiosep import AudioSep, AudioSepDP
     from asteroid_audiosep.config import load_config
 
-    conf = load_config(REPO / "conf" / "mini.yaml")
+    conf = load_config(REPO / "conf" / f"{conf_name}.yaml")
     args = {k: v for k, v in conf["model"].items() if k != "query_encoder" and v is not None}
     torch.manual_seed(0)
-    return AudioSep(**args, sample_rate=conf["data"]["sample_rate"], condition_dim=384).eval()
+    model_class = AudioSepDP if args.get("dprnn") else AudioSep
+    return model_class(**args, sample_rate=conf["data"]["sample_rate"], condition_dim=384).eval()
 
 
 def released_model(workdir: Path):
@@ -108,14 +111,16 @@ def format_table(results) -> str:
 
 
 def streaming_table(seconds: float = 20.0, blocks: Sequence[float] = BLOCKS, threads: int = 1,
-                    models: Sequence[str] = ("released", "mini")) -> str:
+                    models: Sequence[str] = ("released", "mini", "mini_dp")) -> str:
     """Latency against real-time factor per block size, as a Markdown table.
 
     Args:
         seconds: length of the test signal (44.1 kHz mono).
         blocks: the streams' ``block_seconds``.
         threads: torch CPU threads.
-        models: ``"released"`` (the released architecture) and/or ``"mini"`` (conf/mini.yaml).
+        models: ``"released"`` (the released architecture), ``"mini"`` (conf/mini.yaml), ``"mini_dp"``
+            (conf/mini_dp.yaml: AudioSep-DP, whose output depends on the chunks: its SNR column is
+            the dual-path seam figure for each block size).
     """
     torch.set_num_threads(int(threads))
     results = []
@@ -124,7 +129,7 @@ def streaming_table(seconds: float = 20.0, blocks: Sequence[float] = BLOCKS, thr
             if which == "released":
                 model, name = released_model(Path(tmp))
             else:
-                model, name = mini_model(), "mini (conf/mini.yaml), seeded weights"
+                model, name = mini_model(which), f"{which} (conf/{which}.yaml), seeded weights"
             results.append((f"{name}, {model.sample_rate // 1000} kHz", measure(model, seconds, blocks)))
     head = (f"Streaming, one query, fp32, {threads} thread(s), {seconds:g} s of 44.1 kHz mono fed in blocks of "
             "block_seconds; latency = stream.latency; worst delay = latency + slowest call")
@@ -136,7 +141,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="test signal length (default: %(default)s)")
     parser.add_argument("--blocks", type=float, nargs="+", default=list(BLOCKS), help="block sizes in seconds")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
-    parser.add_argument("--models", nargs="+", choices=["released", "mini"], default=["released", "mini"])
+    parser.add_argument("--models", nargs="+", choices=["released", "mini", "mini_dp"],
+                        default=["released", "mini", "mini_dp"])
     args = parser.parse_args(argv)
     print(streaming_table(args.seconds, args.blocks, args.threads, args.models))
 
