@@ -174,7 +174,7 @@ class SeparationStream:
         if not block.dtype.is_floating_point:
             raise AudioSepError(f"a block must hold floating-point samples in [-1, 1], got {block.dtype}: "
                                 "convert integer PCM first (e.g. int16 / 32768)")
-        block = block.detach().to("cpu", torch.float32)  # float64/float16 blocks are converted
+        block = block.detach().to("cpu", torch.float32, copy=True)  # converted; a copy: callers reuse buffers
         if not bool(torch.isfinite(block).all()):
             raise AudioSepError(f"the block at {self.samples_in / self.rate:.2f} s holds NaN or infinite values")
         return block
