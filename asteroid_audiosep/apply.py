@@ -102,12 +102,19 @@ class ChunkPlan:
         grid: Optional[int] = None,
         trim: int = 0,
         whole: Optional[int] = None,
+        fixed: bool = False,
     ) -> "ChunkPlan":
         """Plan ``length`` samples in chunks of at most ``chunk`` (rounded up to ``grid``, a
         multiple of ``unit``); signals up to ``whole`` samples (default: ``chunk`` rounded up to
         the grid plus twice the context) are one chunk. Other arguments: see the attributes;
-        ``margin`` is at most ``context - trim``."""
+        ``margin`` is at most ``context - trim``. ``fixed``: chunks of ``chunk`` rounded up to
+        the grid from the start, the last one shorter (no ``whole`` rule), as a stream cuts a
+        signal whose length it does not know yet: the plan of a prefix is a prefix of the plan
+        (see :mod:`~asteroid_audiosep.realtime`)."""
         grid = int(grid or unit)
+        if fixed:
+            bounds = tuple(range(0, int(length), _ceil_to(chunk, grid))) + (int(length),)
+            return cls(int(length), bounds, int(context), int(margin), int(unit), int(trim))
         if whole is None:
             whole = _ceil_to(chunk, grid) + 2 * context
         if length <= whole:
@@ -340,12 +347,18 @@ class ChunkRunner:
         """Raise :class:`AudioSepError` when the signal's channels do not suit the model."""
         self.model.check_channels(signal.channels)
 
-    def plan(self, signal: _Signal) -> ChunkPlan:
-        """The chunks for ``signal`` (read at the model rate)."""
+    def plan(self, signal: _Signal, fixed: bool = False) -> ChunkPlan:
+        """The chunks for ``signal`` (read at the model rate); ``fixed``: a stream's plan (see
+        :meth:`ChunkPlan.build`)."""
+        return ChunkPlan.build(signal.length, **self.layout(signal.resample_rate), fixed=fixed)
+
+    def layout(self, resample_rate: int) -> dict:
+        """:meth:`ChunkPlan.build`'s arguments but ``length`` and ``fixed``, for a signal
+        resampled from ``resample_rate``."""
         rate = int(self.model.sample_rate)
-        block = rate_ratio(rate, signal.resample_rate)[0]  # model samples per resampling block
+        block = rate_ratio(rate, resample_rate)[0]  # model samples per resampling block
         grid = self.unit * block // math.gcd(self.unit, block)
-        margin = resample_margin(rate, signal.resample_rate)
+        margin = resample_margin(rate, resample_rate)
         context = _ceil_to(math.ceil(self.context_seconds * rate) + margin, self.unit)
         hop = int(self.model.hop_length)
         trim = hop if context - hop >= margin and self.unit % hop == 0 else 0
@@ -353,7 +366,7 @@ class ChunkRunner:
         whole = None
         if self.whole_seconds is not None:
             whole = max(_ceil_to(chunk, grid) + 2 * context, round(self.whole_seconds * rate))
-        return ChunkPlan.build(signal.length, chunk, context, margin, self.unit, grid, trim, whole)
+        return dict(chunk=chunk, context=context, margin=margin, unit=self.unit, grid=grid, trim=trim, whole=whole)
 
     def read(self, signal: _Signal, plan: ChunkPlan, chunk: Chunk) -> Segment:
         """Read (and resample) one chunk's segment and its span of the input."""

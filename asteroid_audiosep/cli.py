@@ -8,6 +8,7 @@ from typing import List, Optional
 from .checkpoints import trusted_checkpoints
 from .cli_onnx import add_backend_option, add_export_parser
 from .cli_options import add_model_options
+from .cli_stream import add_stream_parser
 from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
 
@@ -252,7 +253,8 @@ def add_demo_parser(subparsers) -> None:
 
 
 #: Sub-command registrars, in help order. Each adds one sub-parser with `func` set.
-SUBCOMMANDS = [add_convert_parser, add_separate_parser, add_tag_parser, add_demo_parser, add_export_parser]
+SUBCOMMANDS = [add_convert_parser, add_separate_parser, add_tag_parser, add_demo_parser, add_stream_parser,
+               add_export_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -262,13 +262,14 @@ class Separator:
                                 "pass it to separate_waveform / separate_files")
         return encode(self.model.query_encoder, items, self.device, self.model.condition_dim)
 
-    def runner(self, conditions: torch.Tensor) -> ChunkRunner:
-        """The chunked runner of the network for these conditions and this separator's settings."""
+    def runner(self, conditions: torch.Tensor, chunk_seconds: Optional[float] = None) -> ChunkRunner:
+        """The chunked runner of the network for these conditions and this separator's settings
+        (``chunk_seconds``, when given, instead of the separator's)."""
         runner = ChunkRunner
         if self.backend == "onnxruntime":
             from .onnx_runtime import OnnxChunkRunner as runner
-        return runner(self.model, conditions, self.chunk_seconds, self.context_seconds, self.batch_size,
-                      self.autocast_dtype, self.whole_seconds)
+        return runner(self.model, conditions, self.chunk_seconds if chunk_seconds is None else chunk_seconds,
+                      self.context_seconds, self.batch_size, self.autocast_dtype, self.whole_seconds)
 
     def export_onnx(self, path: PathLike, queries: Optional[Queries] = None, **options):
         """Write the model as an ONNX graph (STFT and ISTFT inside) and the embeddings of ``queries``
@@ -282,9 +283,19 @@ class Separator:
 
         return export_separator(self, path, queries, **options)
 
+    def stream(self, queries: Queries, rate: int, channels: int, block_seconds: float = 1.0, *,
+               conditions: Optional[torch.Tensor] = None):
+        """A :class:`~asteroid_audiosep.realtime.SeparationStream` (its Args: the same): audio in as it
+        arrives (``process(block)``, ``flush()``), separated audio out with a stated delay (``latency``);
+        its outputs concatenated equal ``separate_waveform(..., block_seconds=block_seconds)``."""
+        from .realtime import SeparationStream
+
+        return SeparationStream(self, queries, rate, channels, block_seconds, conditions=conditions)
+
     # ------------------------------------------------------------------ waveforms
     def separate_waveform(self, wav: torch.Tensor, sample_rate: int, queries: Queries, *,
-                          conditions: Optional[torch.Tensor] = None) -> torch.Tensor:
+                          conditions: Optional[torch.Tensor] = None,
+                          block_seconds: Optional[float] = None) -> torch.Tensor:
         """Separate every query from an in-memory waveform (chunked, like files).
 
         Args:
@@ -294,6 +305,9 @@ class Separator:
                 takes its example from ``wav`` itself); only their number counts when
                 ``conditions`` are given.
             conditions: (queries, condition_dim) conditions computed elsewhere.
+            block_seconds: cut chunks as :meth:`stream` with this ``block_seconds`` does (from
+                the start, the last one shorter), so that the result equals the stream's output;
+                None: equal chunks of ``chunk_seconds``.
 
         Returns:
             (queries, channels, time) at ``sample_rate``; ``wav - result[q]`` is the residual.
@@ -301,10 +315,11 @@ class Separator:
         signal = TensorSignal(wav, sample_rate, self.model.sample_rate)
         resolved = self.conditions(queries, conditions)
         own = resolved.for_input(signal)
-        runner = self.runner(resolved.conditions if own is None else own)
+        runner = self.runner(resolved.conditions if own is None else own, block_seconds)
         if signal.frames == 0:
             raise AudioSepError("the waveform is empty (0 samples)")
-        blocks = [block.targets for block in runner.run(signal)]
+        plan = runner.plan(signal, fixed=block_seconds is not None)
+        blocks = [block.targets for block in runner.run(signal, plan)]
         return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
 
     # ------------------------------------------------------------------ files
