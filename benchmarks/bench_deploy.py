@@ -141,15 +141,9 @@ def main(argv=None) -> int:
 
     if not args.no_streaming:
         print("\n## Streaming (benchmarks/bench_streaming.py)\n")
-        try:
-            from bench_streaming import streaming_table
-        except ImportError as err:
-            print(f"bench_streaming.streaming_table is not available here ({err}): the streaming table is "
-                  "written by benchmarks/bench_streaming.py (branch streaming); run it alone once merged")
-        else:
-            table = streaming_table()
-            if isinstance(table, str):
-                print(table)
+        from bench_streaming import streaming_table
+
+        print(streaming_table(threads=args.threads))
     return 0
 
 
