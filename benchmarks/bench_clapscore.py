@@ -9,6 +9,15 @@ scores is the model's own (random seeded HTSAT-tiny/RoBERTa towers, standardised
 set: the only CLAP available offline), through
 :class:`~asteroid_audiosep.metrics.clap_score.ClapScorer`.
 
+Query types: ``label`` and ``caption`` are text queries, scored as the paper defines CLAPScore
+(audio embedding against text embedding). Random towers are not trained to align text with audio
+(their cosines are near noise), so ``audio`` is measured as well: the list's held-out example clip
+of the class is the query, both for separation and for the score, which is then CLAPScore's cosine
+with the example's audio embedding in place of the text embedding: the audio tower's own space,
+which random towers do organise by class. It shows whether the ordering works when query and
+output share an embedding space, as contrastive training makes real CLAP's text and audio do.
+A silent output (no embedding: NaN) ranks below any scored one.
+
 Printed per query type:
 
 - **right > wrong (own query)**: the fraction of items whose target-query output has a higher
@@ -27,7 +36,7 @@ audio embeddings far better than random towers do; these figures are a floor, no
 quality. Threads: 1 (``--threads``).
 
 Usage: python benchmarks/bench_clapscore.py --exp EXP_DIR --list DATA/mini/eval/test/eval.csv
-           [--query-types label caption] [--limit N] [--out per_item.csv]
+           [--query-types label caption audio] [--limit N] [--out per_item.csv]
 """
 import argparse
 import math
@@ -43,6 +52,7 @@ import torch
 from asteroid_audiosep import AudioSep
 from asteroid_audiosep.data import LASSEvalDataset
 from asteroid_audiosep.data.evallist import read_csv_rows
+from asteroid_audiosep.experiment import FILE_QUERY_TYPES, file_query_table
 from asteroid_audiosep.metrics import sdr
 
 
@@ -80,22 +90,33 @@ def wilson(successes: int, total: int, z: float = 1.96):
     return centre - half, centre + half
 
 
+def reference_embeddings(model, scorer, eval_csv: Path, query_type: str):
+    """``(condition, reference)``: functions of a list of queries giving the separator's conditions
+    and the embeddings the outputs are scored against (text embeddings; for ``audio``, the column's
+    example files, embedded by the audio tower for both)."""
+    if query_type not in FILE_QUERY_TYPES:
+        return model.embed_queries, scorer.text_embeddings
+    names = sorted({row[query_type] for row in read_csv_rows(eval_csv)})
+    table = file_query_table(model.query_encoder, names, query_type, base_dir=eval_csv.parent)
+    files = {n: Path(n) if Path(n).is_absolute() else eval_csv.parent / n for n in names}
+    return table.encode_text, lambda queries: scorer.audio_embeddings([files[q] for q in queries])
+
+
 @torch.no_grad()
 def score_items(model, scorer, eval_csv: Path, query_type: str, limit: int = 0) -> pd.DataFrame:
     """One row per item: SDRi and CLAPScore-i of the target-query and wrong-query outputs."""
     rate = int(model.sample_rate)
     dataset = LASSEvalDataset(eval_csv, query_column=query_type, sample_rate=rate)
     wrong = wrong_queries(eval_csv, query_type)
+    condition, reference = reference_embeddings(model, scorer, eval_csv, query_type)
     rows = []
     for i in range(len(dataset) if not limit else min(limit, len(dataset))):
         item = dataset[i]
         right_q, wrong_q = item["query"], wrong[item["id"]]
         mix, ref = item["mixture"], item["target"]
-        cond = model.embed_queries([right_q, wrong_q])
-        est = model(mix[None, None].repeat(2, 1, 1), cond)[:, 0]
+        est = model(mix[None, None].repeat(2, 1, 1), condition([right_q, wrong_q]))[:, 0]
         audio = scorer.audio_embeddings([(est[0], rate), (est[1], rate), (mix, rate)]).double()
-        text = scorer.text_embeddings([right_q, wrong_q]).double()
-        s = audio @ text.T  # s[a, t]: CLAPScore of audio a (right out, wrong out, mixture) for text t
+        s = audio @ reference([right_q, wrong_q]).double().T  # s[a, q]: a = right out, wrong out, mixture
         mix_sdr = float(sdr(ref.double(), mix.double()))
         rows.append({
             "id": item["id"], "class": item["class"], "query": right_q, "wrong_query": wrong_q,
@@ -114,19 +135,24 @@ def figures(df: pd.DataFrame) -> Dict[str, float]:
 
     n = len(df)
     out: Dict[str, float] = {"items": n}
+    right = df["clapscore_i"].fillna(-np.inf)  # a silent output (NaN score: nothing came out) ranks last
     for name, column in (("own", "wrong_clapscore_i_own"), ("target", "wrong_clapscore_i_target")):
-        wins = int((df["clapscore_i"] > df[column]).sum())
+        wins = int((right > df[column].fillna(-np.inf)).sum())
         low, high = wilson(wins, n)
         out.update({f"right>wrong ({name})": wins / n, f"ci_low ({name})": low, f"ci_high ({name})": high})
-    pearson = stats.pearsonr(df["clapscore_i"], df["sdri"])
-    spearman = stats.spearmanr(df["clapscore_i"], df["sdri"])
+    out["silent right outputs"] = int(df["clapscore_i"].isna().sum())
+    out["silent wrong outputs"] = int(df["wrong_clapscore_i_own"].isna().sum())
+    scored = df.dropna(subset=["clapscore_i", "sdri"])  # correlations over outputs with a score
+    pearson = stats.pearsonr(scored["clapscore_i"], scored["sdri"])
+    spearman = stats.spearmanr(scored["clapscore_i"], scored["sdri"])
     pooled_x = np.concatenate([df["clapscore_i"], df["wrong_clapscore_i_target"]])
     pooled_y = np.concatenate([df["sdri"], df["wrong_sdri"]])
+    keep = np.isfinite(pooled_x) & np.isfinite(pooled_y)
     out.update({
         "pearson r": float(pearson.statistic), "pearson p": float(pearson.pvalue),
         "spearman r": float(spearman.statistic), "spearman p": float(spearman.pvalue),
-        "pooled pearson r": float(stats.pearsonr(pooled_x, pooled_y).statistic),
-        "pooled spearman r": float(stats.spearmanr(pooled_x, pooled_y).statistic),
+        "pooled pearson r": float(stats.pearsonr(pooled_x[keep], pooled_y[keep]).statistic),
+        "pooled spearman r": float(stats.spearmanr(pooled_x[keep], pooled_y[keep]).statistic),
         "mean sdri": float(df["sdri"].mean()), "mean wrong sdri": float(df["wrong_sdri"].mean()),
         "mean clapscore_i": float(df["clapscore_i"].mean()),
         "mean wrong clapscore_i (own)": float(df["wrong_clapscore_i_own"].mean()),
@@ -138,7 +164,7 @@ def main(argv: Sequence[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp", type=Path, required=True, help="the mini_clap experiment (best_model.pth)")
     parser.add_argument("--list", type=Path, required=True, help="the mini test list (eval.csv)")
-    parser.add_argument("--query-types", nargs="+", default=["label", "caption"])
+    parser.add_argument("--query-types", nargs="+", default=["label", "caption", "audio"])
     parser.add_argument("--limit", type=int, default=0, help="first N items only (0: all)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="per-item CSV (all query types)")
@@ -156,9 +182,8 @@ def main(argv: Sequence[str] = None) -> int:
         tables.append(df.assign(query_type=query_type))
         summary.append({"query type": query_type, **figures(df), "seconds": time.perf_counter() - start})
     table = pd.DataFrame(summary).set_index("query type").T
-    with pd.option_context("display.width", 120, "display.precision", 3):
-        print(f"CLAPScore-i on {args.list} with {args.exp / 'best_model.pth'} ({args.threads} thread(s))")
-        print(table.to_string())
+    print(f"CLAPScore-i on {args.list} with {args.exp / 'best_model.pth'} ({args.threads} thread(s))")
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     if args.out:
         from asteroid_audiosep.fileio import atomic_write
 

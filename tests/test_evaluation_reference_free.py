@@ -10,6 +10,7 @@ from asteroid_audiosep.data import LASSEvalDataset
 from asteroid_audiosep.data.evallist import write_eval_list
 from asteroid_audiosep.data.recordings import RecordingSet, read_recording_list, recordings_from_eval_list
 from asteroid_audiosep.evaluation import evaluate_separation
+from asteroid_audiosep.experiment import open_eval_set
 from asteroid_audiosep.metrics.clap_score import ClapScorer
 from asteroid_audiosep.reference_free import (
     check_metrics,
@@ -66,6 +67,13 @@ def test_recording_list_reads_the_clapscore_format(recordings, tmp_path):
                                        str(folder / "rec0.wav")]
     assert items[1].audio == folder / "rec1.wav" and items[1].queries == {"text_query": "cat"}
     assert items[4].audio == folder / "rec0.wav"  # absolute paths stay as they are
+    # As an evaluation.sets entry (stage 3): nothing is read when the set is opened.
+    (folder / "rec2.wav").unlink()
+    dataset = open_eval_set({"name": "street", "recordings": str(csv), "audio_dir": str(folder)}, "text_query", 8000)
+    assert isinstance(dataset, RecordingSet) and len(dataset) == 5 and dataset.queries() == ["cat", "dog"]
+    assert dataset[0]["mixture"].shape == (4000,)  # read at the model's rate
+    with pytest.raises(AudioSepError, match="rec2.wav"):
+        dataset[3]
     bad = tmp_path / "bad.csv"
     bad.write_text("audio_file, text_query\nrec0.wav, dog\nrec0.wav, dog\n")
     with pytest.raises(AudioSepError, match="listed twice"):
