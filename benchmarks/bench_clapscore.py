@@ -23,6 +23,8 @@ Printed per query type:
 - **right > wrong (own query)**: the fraction of items whose target-query output has a higher
   CLAPScore-i (against the target query) than the wrong-query output has against the wrong
   query: does the score tell a found sound from an absent one ("did the query find its sound")?
+- **right > wrong (own, CLAPScore)**: the same with the plain CLAPScore (no subtraction of the
+  mixture's score);
 - **right > wrong (target query)**: the fraction where the target-query output beats the
   wrong-query output when both are scored against the target query (ranking candidates for one
   query, as ``--auto`` and best-of-N do);
@@ -123,7 +125,7 @@ def score_items(model, scorer, eval_csv: Path, query_type: str, limit: int = 0) 
             "sdri": float(sdr(ref.double(), est[0].double())) - mix_sdr,
             "wrong_sdri": float(sdr(ref.double(), est[1].double())) - mix_sdr,
             "clapscore": float(s[0, 0]), "clapscore_i": float(s[0, 0] - s[2, 0]),
-            "wrong_clapscore_i_own": float(s[1, 1] - s[2, 1]),
+            "wrong_clapscore_own": float(s[1, 1]), "wrong_clapscore_i_own": float(s[1, 1] - s[2, 1]),
             "wrong_clapscore_i_target": float(s[1, 0] - s[2, 0]),
         })
     return pd.DataFrame(rows)
@@ -135,8 +137,10 @@ def figures(df: pd.DataFrame) -> Dict[str, float]:
 
     n = len(df)
     out: Dict[str, float] = {"items": n}
-    right = df["clapscore_i"].fillna(-np.inf)  # a silent output (NaN score: nothing came out) ranks last
-    for name, column in (("own", "wrong_clapscore_i_own"), ("target", "wrong_clapscore_i_target")):
+    for name, ours, column in (("own", "clapscore_i", "wrong_clapscore_i_own"),
+                               ("target", "clapscore_i", "wrong_clapscore_i_target"),
+                               ("own, CLAPScore", "clapscore", "wrong_clapscore_own")):
+        right = df[ours].fillna(-np.inf)  # a silent output (NaN score: nothing came out) ranks last
         wins = int((right > df[column].fillna(-np.inf)).sum())
         low, high = wilson(wins, n)
         out.update({f"right>wrong ({name})": wins / n, f"ci_low ({name})": low, f"ci_high ({name})": high})

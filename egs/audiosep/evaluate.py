@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         for name, query_type, failure in failures:
             log.warning("failed: %s/%s item %s (%s): %s", name, query_type, failure.id, failure.file, failure.reason)
         if failures:
-            log.warning("%d items failed and are not in the scores (listed in eval/<set>/<query_type>.failed.tsv); "
+            log.warning("%d item(s) failed and are not in the scores (listed in eval/<set>/<query_type>.failed.tsv); "
                         "fix or remove their files and rerun stage 3 to score them", len(failures))
     except AudioSepError as err:
         print(f"evaluate.py: error: {err}", file=sys.stderr)
