@@ -24,6 +24,9 @@ PathLike = Union[str, os.PathLike]
 #: Per-item columns of a separation result CSV (extra metric columns may follow).
 SEPARATION_COLUMNS = ("id", "dataset", "query_type", "query", "class",
                       "sdr", "sdri", "si_sdr", "si_sdri", "input_sdr")
+#: The CLAPScore columns added beside SDR when a scorer is given (reference-free scores of the
+#: same outputs; :mod:`asteroid_audiosep.reference_free` evaluates sets without references).
+CLAP_COLUMNS = ("clapscore", "clapscore_i")
 
 
 def _fmt(value) -> str:
@@ -94,6 +97,25 @@ class ResultCSV:
         return len(self.rows)
 
 
+def clap_columns(scorer, estimates: torch.Tensor, mixtures: torch.Tensor, rate: int,
+                 queries: Sequence[str]) -> List[dict]:
+    """``clapscore``, ``clapscore_i`` and ``input_clapscore`` of each (estimate, mixture, query),
+    the outputs and inputs embedded in one batch. A silent signal scores NaN (nothing came out).
+
+    Args:
+        scorer: a :class:`~asteroid_audiosep.metrics.clap_score.ClapScorer`.
+        estimates: (batch, time) separated outputs.
+        mixtures: (batch, time) the inputs they were separated from.
+        rate: their sample rate.
+        queries: the text query of each.
+    """
+    queries = list(queries)
+    items = [(wav, int(rate)) for wav in estimates] + [(wav, int(rate)) for wav in mixtures]
+    scores = scorer.scores(items, queries + queries).tolist()
+    out, mix = scores[: len(queries)], scores[len(queries):]
+    return [{"clapscore": o, "clapscore_i": o - m, "input_clapscore": m} for o, m in zip(out, mix)]
+
+
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
     if not enabled:
         return iterable
@@ -129,6 +151,7 @@ def evaluate_separation(
     num_estimates: int = 0,
     progress: bool = True,
     precision: str = "fp32",
+    scorer=None,
 ) -> Path:
     """Separate every item of an evaluation set and write per-item scores (resumable).
 
@@ -150,6 +173,9 @@ def evaluate_separation(
         progress: show a progress bar.
         precision: the network's precision (:func:`~asteroid_audiosep.precision.resolve_precision`);
             fp32 by default, so that the scores equal the released evaluation's.
+        scorer: a CLAPScore scorer (:class:`~asteroid_audiosep.metrics.clap_score.ClapScorer`):
+            adds the reference-free ``clapscore`` and ``clapscore_i`` columns (of the estimate
+            against the query, and its improvement over the mixture's) after the SDR columns.
 
     Returns:
         The CSV path.
@@ -163,6 +189,8 @@ def evaluate_separation(
             f"{model.sample_rate} Hz"
         )
     columns = list(SEPARATION_COLUMNS) + [f"asteroid_{m}" for m in extra_metrics]
+    if scorer is not None:
+        columns += list(CLAP_COLUMNS)
     results = ResultCSV(out_csv, columns)
     ids = [str(it.id) for it in dataset.items] if hasattr(dataset, "items") else None
     todo = [i for i in range(len(dataset)) if ids is None or not results.done(ids[i])]
@@ -184,6 +212,8 @@ def evaluate_separation(
         sdr_est, sdr_mix = sdr(ref, est), sdr(ref, mix)
         si_est = si_sdr(ref, est)
         si_mix = si_sdr(ref, mix)
+        if scorer is not None:
+            clap = clap_columns(scorer, est.float(), mix.float(), int(model.sample_rate), [b["query"] for b in batch])
         for k, b in enumerate(batch):
             row = {
                 "id": b["id"], "dataset": dataset_name, "query_type": query_type,
@@ -192,6 +222,8 @@ def evaluate_separation(
                 "si_sdr": float(si_est[k]), "si_sdri": float(si_est[k] - si_mix[k]),
                 "input_sdr": float(sdr_mix[k]),
             }
+            if scorer is not None:
+                row.update(clap[k])  # input_clapscore is not a column here: the CSV ignores it
             if extra_metrics:
                 from .metrics import asteroid_metrics
 

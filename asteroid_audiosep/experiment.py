@@ -60,8 +60,9 @@ def claim_eval_dir(eval_dir: Union[str, Path], package: Union[str, Path]) -> boo
 
 def open_eval_set(entry: Dict[str, Any], query_column: str, sample_rate: int,
                   path: PathFn = Path):
-    """The dataset of one ``evaluation.sets`` entry (``list: CSV``, ``released: NAME`` or
-    ``dcase2024_validation: FOLDER``).
+    """The dataset of one ``evaluation.sets`` entry (``list: CSV``, ``released: NAME``,
+    ``dcase2024_validation: FOLDER`` or ``recordings: CSV``, a list of recordings without
+    references, :class:`~asteroid_audiosep.data.recordings.RecordingSet`).
 
     Args:
         entry: the config entry.
@@ -87,8 +88,14 @@ def open_eval_set(entry: Dict[str, Any], query_column: str, sample_rate: int,
         from .data.dcase import DCASEValidationDataset
 
         return DCASEValidationDataset(path(entry["dcase2024_validation"]), sample_rate=sample_rate)
+    if "recordings" in entry:  # reference-free: real recordings and their queries (data/recordings.py)
+        from .data.recordings import RecordingSet
+
+        audio_dir = entry.get("audio_dir")
+        return RecordingSet(path(entry["recordings"]), query_column=query_column, sample_rate=sample_rate,
+                            audio_dir=path(audio_dir) if audio_dir else None)
     if "list" not in entry:
-        raise AudioSepError(f"evaluation set {name}: give `list`, `released` or `dcase2024_validation`")
+        raise AudioSepError(f"evaluation set {name}: give `list`, `released`, `dcase2024_validation` or `recordings`")
     from .data import LASSEvalDataset
 
     return LASSEvalDataset(path(entry["list"]), query_column=query_column, sample_rate=sample_rate)

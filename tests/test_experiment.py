@@ -49,7 +49,7 @@ def test_query_table_from_the_encoder_or_a_complete_file(tmp_path):
 
 
 def test_open_eval_set_names_what_is_missing(tmp_path):
-    with pytest.raises(AudioSepError, match="evaluation set x: give `list`, `released` or `dcase2024_validation`"):
+    with pytest.raises(AudioSepError, match="evaluation set x: give `list`, `released`, `dcase2024_validation` or `recordings`"):
         open_eval_set({"name": "x"}, "caption", 8000)
     with pytest.raises(AudioSepError, match="set its csv"):
         open_eval_set({"released": "esc50"}, "caption", 8000)

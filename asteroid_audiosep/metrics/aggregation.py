@@ -27,6 +27,7 @@ _RULES = {"audioset": MEAN_OF_CLASS_MEDIANS, "music": MEAN_OF_CLASS_MEANS}
 SCORE_COLUMNS = (
     "sdr", "sdri", "si_sdr", "si_sdri",
     "pesq", "csig", "cbak", "covl", "ssnr", "stoi", "llr", "wss",
+    "clapscore", "clapscore_i", "input_clapscore",
 )
 
 

@@ -9,6 +9,12 @@ import pandas as pd
 from ..errors import AudioSepError
 from ..fileio import write_text_atomic
 from .figures import SpectrogramExample, plot_class_sdri, plot_spectrograms
+from .reference_free import (
+    REFERENCE_FREE_COLUMNS,
+    REFERENCE_FREE_NOTE,
+    WITH_REFERENCE_NOTE,
+    reference_free_table,
+)
 from .tables import (
     ENHANCEMENT_COLUMNS,
     SEPARATION_BENCHMARKS,
@@ -61,6 +67,8 @@ def write_report(
     model_name: str = "",
     seconds_per_step: Optional[float] = None,
     other_runs: Sequence[Tuple[str, str, Optional[float], TableSource]] = (),
+    reference_free_results: Optional[TableSource] = None,
+    failed: Optional[Mapping[Tuple[str, str], int]] = None,
 ) -> Path:
     """Write the tables, figures and ``report.md`` of one evaluation into ``out_dir``.
 
@@ -92,6 +100,11 @@ def write_report(
         other_runs: ``(system name, model name, seconds per step, separation results)`` of other
             runs whose mini-corpus rows are shown beside this run's (e.g. AudioSep and
             AudioSep-DP trained on the same data).
+        reference_free_results: per-item results of sets without references (CLAPScore,
+            CLAPScore-i: :mod:`asteroid_audiosep.reference_free`), shown in their own table
+            (``tables/reference_free``).
+        failed: ``(dataset, query type)`` -> items of a reference-free set that failed (missing or
+            unreadable recordings), shown in that table.
 
     Returns:
         The path of ``report.md``.
@@ -99,8 +112,8 @@ def write_report(
     Raises:
         AudioSepError: nothing to report, or an input is missing or malformed.
     """
-    if separation_results is None and enhancement_results is None:
-        raise AudioSepError("nothing to report: give separation and/or enhancement results")
+    if separation_results is None and enhancement_results is None and reference_free_results is None:
+        raise AudioSepError("nothing to report: give separation, reference-free and/or enhancement results")
     out = Path(out_dir)
     paper = load_paper_results(paper_results) if paper_results is not None else None
     results = enhancement = None
@@ -129,12 +142,19 @@ def write_report(
         lines.extend([markdown_table(table), links, ""])
 
     if results is not None:
+        with_clap = "clapscore" in results.columns
         add_table(
             "summary", "All evaluation sets of this run", separation_summary(results),
             "Aggregated as the released evaluation does: mean over mixtures; MUSIC: mean of "
             "per-instrument means; AudioSet: mean over classes of per-class medians (NaN-aware). "
-            "SDR is the released plain SNR (not BSS-eval); SI-SDR is absolute, not an improvement.",
+            "SDR is the released plain SNR (not BSS-eval); SI-SDR is absolute, not an improvement."
+            + ("\n" + WITH_REFERENCE_NOTE if with_clap else ""),
         )
+    if reference_free_results is not None or failed:
+        free = (load_results(reference_free_results, REFERENCE_FREE_COLUMNS, "reference-free results")
+                if reference_free_results is not None else pd.DataFrame(columns=list(REFERENCE_FREE_COLUMNS)))
+        table = reference_free_table(free, failed)
+        add_table("reference_free", "Sets without references: CLAPScore", table, REFERENCE_FREE_NOTE)
     table3 = benchmark_table(results, enhancement, paper, system_name, query_types)
     if len(table3):
         if results is not None:

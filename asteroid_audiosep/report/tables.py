@@ -42,7 +42,10 @@ QUERY_TYPE_ORDER = ("label", "labels", "caption", "paraphrase", "audio", "image"
 #: The paper's name for the unprocessed input of the enhancement table.
 NOISY = "Noisy"
 
-_SEPARATION_HEADERS = {"sdr": "SDR", "sdri": "SDRi", "si_sdr": "SI-SDR", "si_sdri": "SI-SDRi"}
+_SEPARATION_HEADERS = {"sdr": "SDR", "sdri": "SDRi", "si_sdr": "SI-SDR", "si_sdri": "SI-SDRi",
+                       "clapscore": "CLAPScore", "clapscore_i": "CLAPScore-i"}
+#: Columns shown with 3 decimals (cosine similarities, -1 to 1) instead of 2 (dB).
+FINE_COLUMNS = {"CLAPScore": 3, "CLAPScore-i": 3, "Recording CLAPScore": 3}
 _ENHANCEMENT_HEADERS = {
     "pesq": "PESQ", "csig": "CSIG", "cbak": "CBAK", "covl": "COVL", "ssnr": "SSNR", "stoi": "STOI",
 }
@@ -134,7 +137,7 @@ def separation_summary(results: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Columns ``Dataset, Query type, Aggregation, Items`` and the present ones of ``SDR, SDRi,
-        SI-SDR, SI-SDRi``; datasets in order of appearance, query types in
+        SI-SDR, SI-SDRi, CLAPScore, CLAPScore-i``; datasets in order of appearance, query types in
         :data:`QUERY_TYPE_ORDER`.
     """
     metrics = _present(results, _SEPARATION_HEADERS)
@@ -324,7 +327,8 @@ def query_type_table(
     if datasets is None:
         counts = summary.groupby("Dataset", sort=False)["Query type"].nunique()
         datasets = [d for d, n in counts.items() if n > 1]
-    metric_columns = ["SI-SDR", "SDRi"] + [c for c in ("SDR", "SI-SDRi") if c in summary.columns]
+    metric_columns = ["SI-SDR", "SDRi"] + [c for c in ("SDR", "SI-SDRi", "CLAPScore", "CLAPScore-i")
+                                           if c in summary.columns]
     rows: List[Dict[str, object]] = []
     for dataset in datasets:
         if paper is not None and paper_benchmark(dataset) == "AudioCaps-Mini":
@@ -346,22 +350,25 @@ def query_type_table(
     return table.astype({"Items": "Int64"})
 
 
-def markdown_table(df: pd.DataFrame, digits: int = 2) -> str:
+def markdown_table(df: pd.DataFrame, digits: int = 2, column_digits: Optional[Mapping[str, int]] = None) -> str:
     """A GitHub-flavoured Markdown table; floats with ``digits`` decimals, missing values as "-".
 
     Args:
         df: the table.
         digits: decimals for float cells.
+        column_digits: other decimals for some columns (default :data:`FINE_COLUMNS`).
 
     Returns:
         The Markdown text, ending with a newline.
     """
 
-    def cell(value) -> str:
+    places = dict(FINE_COLUMNS if column_digits is None else column_digits)
+
+    def cell(value, column) -> str:
         if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             return "-"
         if isinstance(value, (float, np.floating)):
-            return f"{value:.{digits}f}"
+            return f"{value:.{places.get(column, digits)}f}"
         return str(value).replace("|", "\\|").replace("\n", " ")
 
     header = "| " + " | ".join(map(str, df.columns)) + " |"
@@ -369,5 +376,5 @@ def markdown_table(df: pd.DataFrame, digits: int = 2) -> str:
     rule = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
     lines = [header, rule]
     for values in df.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in values) + " |")
+        lines.append("| " + " | ".join(cell(v, c) for v, c in zip(values, df.columns)) + " |")
     return "\n".join(lines) + "\n"

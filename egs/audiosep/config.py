@@ -59,7 +59,8 @@ def stage_prerequisites(cfg: Dict[str, Any], stage: int) -> List[tuple]:
             need.append((data_path(cfg, valid), *_eval_list_producer(cfg, data_path(cfg, valid))))
     elif stage in (3, 4):
         need.append((exp / "best_model.pth", 2, "stage 2 (training, or the import of the released checkpoint)"))
-        lists = [e["list"] for e in get_value(cfg, "evaluation.sets") or [] if isinstance(e, dict) and "list" in e]
+        lists = [e.get("list") or e.get("recordings_of") for e in get_value(cfg, "evaluation.sets") or []
+                 if isinstance(e, dict) and ("list" in e or "recordings_of" in e)]
         if stage == 4:
             lists = [get_value(cfg, "enhancement.list")] if get_value(cfg, "enhancement.list") else []
         for value in lists:

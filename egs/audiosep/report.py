@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Recipe stage 5: the report: tables beside the paper's numbers, spectrogram and per-class
-figures, written to ``<exp>/report/`` with ``report.md`` linking everything.
+figures, written to ``<exp>/report/`` with ``report.md`` linking everything. Sets without
+references (recordings scored by CLAPScore) get their own table.
 
 Usage: report.py --config exp/<name>/config.yaml
 """
@@ -28,6 +29,21 @@ def examples(exp: Path, per_set: int):
                     estimate=item / "estimate.wav"))
             break  # one query type per set is enough for figures
     return found
+
+
+def result_files(exp: Path):
+    """Stage 3's per-item CSVs split by kind: ``(with references, without references, failed)``;
+    ``failed`` maps ``(set, query type)`` to the number of items listed in ``<qt>.failed.tsv``."""
+    from asteroid_audiosep.reference_free import read_failures
+
+    separation, free = [], []
+    for csv in sorted((exp / "eval").glob("*/*.csv")):
+        with open(csv, encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
+        (separation if "sdr" in header else free).append(csv)
+    failed = {(p.parent.name, p.name[: -len(".failed.tsv")]): len(read_failures(p))
+              for p in sorted((exp / "eval").glob("*/*.failed.tsv"))}
+    return separation, free, failed
 
 
 def _supervision(cfg):
@@ -69,7 +85,7 @@ def other_runs(cfg):
         if not exp.is_dir():
             print(f"report.compare: {exp} not found, not shown (train it first, e.g. ./run.sh for exp/mini)")
             continue
-        csvs = sorted((exp / "eval").glob("*/*.csv"))
+        csvs = result_files(exp)[0]
         if not csvs:
             raise AudioSepError(f"report.compare: {exp} has no evaluation results (run its stage 3 first)")
         other = load_config(exp / "config.yaml") if (exp / "config.yaml").is_file() else {}
@@ -87,9 +103,9 @@ def main(argv=None) -> int:
         cfg = load_config(args.config)
         check_required(cfg, [5], args.config)
         exp = Path(get_value(cfg, "paths.exp_dir"))
-        separation = sorted(p for p in (exp / "eval").glob("*/*.csv"))
+        separation, free, failed = result_files(exp)
         enhancement = sorted((exp / "enhance").glob("*/scores.csv"))
-        if not separation and not enhancement:
+        if not separation and not free and not failed and not enhancement:
             raise AudioSepError(f"no evaluation results under {exp}/eval or {exp}/enhance: run stages 3-4 first")
         enh_name = get_value(cfg, "enhancement.dataset", "speech")
         report = write_report(
@@ -107,6 +123,8 @@ def main(argv=None) -> int:
             model_name=model_name(exp),
             seconds_per_step=seconds_per_step(exp),
             other_runs=other_runs(cfg),
+            reference_free_results=free or None,
+            failed=failed,
         )
     except AudioSepError as err:
         print(f"report.py: error: {err}", file=sys.stderr)
