@@ -412,15 +412,19 @@ def audio_embedding(encoder, wav: torch.Tensor, sample_rate: int, what: str = "t
         raise AudioSepError(f"{what} is empty")
     if float(wav.pow(2).mean().sqrt()) < SILENCE_RMS:
         raise AudioSepError(f"{what} is silent: give an example in which the sound is heard")
+    emb = encoder.encode_audio(audio_windows(wav, sample_rate), int(sample_rate)).float()
+    return F.normalize(F.normalize(emb, dim=-1).mean(0), dim=-1)
+
+
+def audio_windows(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """``(count, window)`` CLAP windows of a mono ``(time,)`` signal: the whole signal when it is
+    at most 10 s long, else equal 10 s windows spread evenly, the last one ending at its end."""
     window = int(round(AUDIO_WINDOW_SECONDS * sample_rate))
     count = max(1, math.ceil(wav.numel() / window))
     if count == 1:
-        windows = wav[None]
-    else:  # equal windows of one CLAP window each, the last one ending at the end
-        starts = [round(i * (wav.numel() - window) / (count - 1)) for i in range(count)]
-        windows = torch.stack([wav[s:s + window] for s in starts])
-    emb = encoder.encode_audio(windows, int(sample_rate)).float()
-    return F.normalize(F.normalize(emb, dim=-1).mean(0), dim=-1)
+        return wav[None]
+    starts = [round(i * (wav.numel() - window) / (count - 1)) for i in range(count)]
+    return torch.stack([wav[s:s + window] for s in starts])
 
 
 def _warn_if_short(loaded: Tuple[torch.Tensor, int], example: "AudioExample") -> Tuple[torch.Tensor, int]:
