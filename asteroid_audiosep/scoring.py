@@ -25,7 +25,7 @@ from .errors import AudioSepError
 from .queries import Query, TextQuery
 
 __all__ = ["SCORES_CSV", "COLUMNS", "OutputScore", "OutputJudge", "check_scoring", "finish_scoring", "make_judge",
-           "rank_labels",
+           "own_scorer", "rank_labels", "score_heading", "waveform_scores",
            "scores_table", "write_scores"]
 
 log = logging.getLogger("asteroid_audiosep")
@@ -126,6 +126,39 @@ def make_judge(scorer, queries: Sequence[Query], min_score: Optional[float] = No
     if scorer is None:
         return None
     return variants.judge(min_score) if variants is not None else OutputJudge(scorer, queries, min_score, texts)
+
+
+def own_scorer(model):
+    """A scorer with the model's own query encoder when it has an audio tower, else None (the
+    demo page shows scores only then, building nothing)."""
+    if not getattr(model.query_encoder, "has_audio_tower", False):
+        return None
+    from .metrics.clap_score import ClapScorer
+
+    return ClapScorer(model.query_encoder)
+
+
+def score_heading(query: str, score: Optional[tuple]) -> str:
+    """``query`` and its output's ``(CLAPScore, CLAPScore-i)``, as the demo page shows them."""
+    return query if score is None else f"{query}  (CLAPScore {score[0]:.3f}, CLAPScore-i {score[1]:+.3f})"
+
+
+def waveform_scores(scorer, queries: Sequence[Query], targets: torch.Tensor, mixture: torch.Tensor,
+                    sample_rate: int) -> List[Optional[tuple]]:
+    """``(CLAPScore, CLAPScore-i)`` of each in-memory output ``targets[k]`` (channels, time) for
+    ``queries[k]``, the input being ``mixture`` (the demo page's scores); Nones without a scorer."""
+    if scorer is None:
+        return [None] * len(queries)
+    judge = OutputJudge(scorer, queries)
+    emb = scorer.audio_embeddings([(mixture, sample_rate)] + [(t, sample_rate) for t in targets]).double()
+    out = []
+    for target, row in zip(judge.targets, emb[1:]):
+        if target is None:
+            out.append((math.nan, math.nan))
+        else:
+            score = float(row @ target.double())
+            out.append((score, score - float(emb[0] @ target.double())))
+    return out
 
 
 def rank_labels(scorer, path, labels: Sequence[str], k: int, cache_dir=None) -> List[Query]:
