@@ -150,3 +150,23 @@ def test_query_variants_keep_the_best_phrasing_against_the_common_reference(tmp_
     with pytest.raises(AudioSepError, match="needs --score"):
         Separator(_model(), "cpu", progress=False).separate_files(tmp_path / "mix.wav", ["beep"], tmp_path / "x",
                                                                   query_variants=2)
+
+
+def test_phrasings_and_their_file_are_checked(tmp_path):
+    from asteroid_audiosep import Query
+    from asteroid_audiosep.query_variants import TEMPLATES, load_phrasings, phrasings, variant_groups
+
+    assert phrasings(" a siren ", 3) == ["a siren", "the sound of a siren", "a recording of a siren"]
+    with pytest.raises(AudioSepError, match=f"1 to {len(TEMPLATES)}"):
+        phrasings("a siren", len(TEMPLATES) + 1)
+    (tmp_path / "bad.yaml").write_text("siren: []\n")
+    with pytest.raises(AudioSepError, match="'siren' needs a list of non-empty phrasings"):
+        load_phrasings(tmp_path / "bad.yaml")
+    (tmp_path / "ok.yaml").write_text("siren: [a siren, a siren, an alarm]\ndog: a dog\n")
+    assert load_phrasings(tmp_path / "ok.yaml") == {"siren": ["a siren", "an alarm"], "dog": ["a dog"]}
+    names, groups = variant_groups(["beep"], load_phrasings(tmp_path / "ok.yaml"))
+    assert names == ["beep", "siren", "dog"] and groups == [["beep"], ["a siren", "an alarm"], ["a dog"]]
+    with pytest.raises(AudioSepError, match="text queries only"):
+        variant_groups([Query.span(0, 1)], 2)
+    code = main(["separate", "-q", "beep", "--query-variants", "nope.yaml", "-m", "x.pth", str(tmp_path / "ok.yaml")])
+    assert code == 2
