@@ -9,6 +9,7 @@ from .checkpoints import trusted_checkpoints
 from .cli_onnx import add_backend_option, add_export_parser
 from .cli_options import add_model_options
 from .cli_stream import add_stream_parser
+from .cli_score import add_score_options
 from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
 
@@ -82,21 +83,24 @@ def build_queries(given, allow_none: bool = False) -> list:
 
 
 def _separate(args: argparse.Namespace) -> int:
+    from .cli_score import named_queries, query_variants, score_settings
     from .separator import Separator, check_request
     from .threads import set_threads
 
     set_threads(args.threads)
     mode = "both" if args.keep_both else "remove" if args.remove else "target"
-    queries = build_queries(args.queries, allow_none=args.auto is not None)
-    check_request(args.inputs, queries, mode, args.outdir, args.auto, args.format, args.subtype)  # before the model
+    queries = build_queries(args.queries, allow_none=args.auto is not None or args.query_variants is not None)
+    check_request(args.inputs, named_queries(args, queries), mode, args.outdir, args.auto, args.format,
+                  args.subtype)  # before the model
     separator = Separator(args.model, args.device, chunk_seconds=args.chunk_seconds,
                           context_seconds=args.context_seconds, whole_seconds=args.whole_seconds,
                           batch_size=args.batch_size, query_embeddings=args.query_embeddings,
                           precision=args.precision, half=args.half,
-                          progress=not args.quiet, backend=args.backend)
+                          progress=not args.quiet, backend=args.backend, **score_settings(args))
     report = separator.separate_files(args.inputs, queries, args.outdir, mode=mode, overwrite=args.overwrite,
                                       format=args.format, subtype=args.subtype, auto=args.auto,
-                                      min_score=args.min_score, labels=args.labels)
+                                      min_score=args.min_score, labels=args.labels,
+                                      query_variants=query_variants(args))
     for result in report.failed:
         print(f"failed: {result.input}: {result.error}", file=sys.stderr)
     print(report.summary())
@@ -181,7 +185,8 @@ def add_separate_parser(subparsers) -> None:
                    help="also separate the K most likely sounds of each file, found by zero-shot tagging "
                    "with the model's CLAP encoder (outputs named after the labels; CLAP models)")
     p.add_argument("--min-score", type=float, metavar="S",
-                   help="with --auto: leave out labels whose score (cosine) is below S")
+                   help="with --score: do not write outputs whose CLAPScore-i is below S (reported 'not "
+                   "found' in scores.csv); with --auto alone: leave out labels whose score (cosine) is below S")
     p.add_argument("--labels", metavar="FILE",
                    help="with --auto: the label vocabulary, one per line (default: AudioSet's 527 names)")
     p.add_argument("--format", choices=["same", "wav", "flac"], default="same",
@@ -192,6 +197,7 @@ def add_separate_parser(subparsers) -> None:
                    "scaled down with a warning")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_backend_option(p)
+    add_score_options(p)
     p.set_defaults(func=_separate)
 
 

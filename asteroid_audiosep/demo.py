@@ -39,6 +39,7 @@ from .encoders import PrecomputedQueryEncoder
 from .errors import AudioSepError
 from .outputs import OutputFormat, OutputPlanner, OutputWriter
 from .queries import Query
+from .scoring import own_scorer, score_heading, waveform_scores
 from .separator import Separator
 
 log = logging.getLogger("asteroid_audiosep")
@@ -59,12 +60,14 @@ class DemoOutput:
         target: the separated sound (written as the CLI writes it for this input).
         residual: the input minus that sound (same format).
         spectrogram: PNG of the target and residual spectrograms, on the input's colour scale.
+        score: ``(CLAPScore, CLAPScore-i)`` of the target when the model's encoder can score (docs/scoring.md).
     """
 
     query: str
     target: Path
     residual: Path
     spectrogram: Path
+    score: Optional[Tuple[float, float]] = None
 
 
 @dataclass
@@ -126,6 +129,7 @@ class DemoSeparator:
         self.separator = Separator(model, device, precision, query_embeddings=query_embeddings,
                                    half=half or None, progress=False)  # the model: loaded once here, run in _separate
         self.model = self.separator.model
+        self.scorer = own_scorer(self.model)  # each output scored when the model's encoder has an audio tower
         self.max_minutes = float(max_minutes)
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="audiosep-demo-"))
@@ -272,6 +276,7 @@ class DemoSeparator:
         top = log_spectrogram(mono, rate)[2].max()
         spectrum = plot_spectrogram_row([mono], ["Input"], rate, folder / "input.png", top=top)
         files = {(spec.kind, spec.query): path for spec, path in zip(specs, written)}
+        scores = waveform_scores(self.scorer, queries, targets, wav, rate)
         outputs = []
         for k, (query, target) in enumerate(zip(queries, targets)):
             words = query_words(query)
@@ -280,7 +285,7 @@ class DemoSeparator:
                 query=words, target=files["target", k], residual=files["residual", k],
                 spectrogram=plot_spectrogram_row(
                     [_mono(target), _mono(residual)], [escape_mathtext(f'"{words}"'), "Residual"], rate,
-                    folder / f"{files['target', k].stem}.png", top=top),
+                    folder / f"{files['target', k].stem}.png", top=top), score=scores[k],
             ))
         release_memory()  # memory stays flat from run to run
         step(1.0, desc="done")
@@ -333,7 +338,7 @@ def page_response(separator: DemoSeparator, audio: Optional[str], text: Optional
     for k in range(MAX_QUERIES):
         out = outputs[k] if k < len(outputs) else None
         values += [
-            gr.update(visible=out is not None, value=out.query if out else ""),
+            gr.update(visible=out is not None, value=score_heading(out.query, out.score) if out else ""),
             gr.update(visible=out is not None, value=str(out.target) if out else None),
             gr.update(visible=out is not None, value=str(out.residual) if out else None),
             gr.update(visible=out is not None, value=str(out.spectrogram) if out else None),

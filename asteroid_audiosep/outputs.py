@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -297,9 +297,11 @@ class OutputWriter:
         self._direct = self.format.subtype == "FLOAT" and self.format.container in ("WAV", "RF64")
         raw = self.format.container if self._direct else ("RF64" if frames * channels * 4 > _MAX_WAV_BYTES
                                                            else "WAV")
+        self._each: List[contextlib.ExitStack] = []  # one per output: discarded alone (see commit)
         try:
             for spec in self.specs:
-                tmp = self._stack.enter_context(atomic_write(spec.path, mode=None))
+                self._each.append(self._stack.enter_context(contextlib.ExitStack()))
+                tmp = self._each[-1].enter_context(atomic_write(spec.path, mode=None))
                 if not self._direct:  # the float data goes beside it (hidden), encoded at commit
                     tmp = tmp + ".f32.wav"
                 self._tmps.append(tmp)
@@ -345,8 +347,13 @@ class OutputWriter:
                 dst.write(block * gain if gain != 1.0 else block)
         os.unlink(source)
 
-    def commit(self) -> List[Path]:
-        """Close the files and rename them into place; returns their paths."""
+    def commit(self, keep: Optional[Callable[[List[OutputSpec], List[str]], List[bool]]] = None) -> List[Path]:
+        """Close the files and rename them into place; returns their paths.
+
+        Args:
+            keep: given the specs and their complete temporary files (final format, not yet
+                renamed), which to keep; the others are removed unwritten (``--min-score``).
+        """
         try:
             for handle in self._files:
                 handle.close()
@@ -355,6 +362,13 @@ class OutputWriter:
                     self._encode(k)
             for spec, tmp in zip(self.specs, self._tmps):  # libsndfile's FLAC writer hides a full disk
                 _check_complete(tmp if self._direct else tmp[: -len(".f32.wav")], self._written, spec.path)
+            kept = [True] * len(self.specs)
+            if keep is not None:
+                finals = [t if self._direct else t[: -len(".f32.wav")] for t in self._tmps]
+                kept = list(keep(list(self.specs), finals))
+                for each, ok in zip(self._each, kept):
+                    if not ok:  # the temporary is removed, the target left as it was
+                        each.__exit__(AudioSepError, AudioSepError("not kept"), None)
             self._stack.close()
         except AudioSepError as err:
             self.abort(err)
@@ -363,7 +377,7 @@ class OutputWriter:
             message = write_error(self.specs[0].path, err)
             self.abort(err)
             raise AudioSepError(message) from err
-        return [spec.path for spec in self.specs]
+        return [spec.path for spec, ok in zip(self.specs, kept) if ok]
 
     def abort(self, error: Optional[BaseException] = None) -> None:
         """Close and remove the temporary files; the targets are left as they were."""

@@ -44,6 +44,7 @@ class FileResult:
         warnings: notes for the user (e.g. the input was digital silence).
         duration: seconds of audio.
         seconds: processing time (from reading its first chunk to renaming its outputs).
+        scores: one :class:`~asteroid_audiosep.scoring.OutputScore` per output scored.
     """
 
     input: Path
@@ -53,6 +54,7 @@ class FileResult:
     warnings: List[str] = field(default_factory=list)
     duration: float = 0.0
     seconds: float = 0.0
+    scores: List[Any] = field(default_factory=list)  # OutputScore rows (separate --score)
 
     def fail(self, error: BaseException) -> None:
         """Record a failure (and log it)."""
@@ -93,7 +95,14 @@ class SeparationReport:
             f"{len(skipped)} skipped, {len(self.failed)} failed; "
             f"{audio:.1f} s of audio in {self.seconds:.1f} s{speed}"
             + (f"; {count_by_extension(self.not_audio)} (not audio)" if self.not_audio else "")
+            + (f"; {len(self.not_found)} output(s) not found (CLAPScore-i below --min-score, not written)"
+               if self.not_found else "")
         )
+
+    @property
+    def not_found(self) -> list:
+        """The scores of outputs left unwritten by ``--min-score``."""
+        return [s for f in self.files for s in f.scores if s.status == "not found"]
 
 
 @dataclass(eq=False)
@@ -115,6 +124,7 @@ class FileJob:
     conditions: Optional[Callable[[Any], torch.Tensor]] = None
     out_format: Optional[OutputFormat] = None
     writer: Optional[OutputWriter] = None
+    keep: Optional[Callable] = None  # which complete outputs to rename into place (separate --score)
     silent: bool = True
     started: float = 0.0
 
@@ -345,7 +355,7 @@ class FilePipeline:
     def _commit(self, job: FileJob) -> None:
         result = job.result
         writer, job.writer = job.writer, None
-        result.outputs = writer.commit()
+        result.outputs = writer.commit(job.keep)
         result.warnings.extend(writer.warnings)
         result.seconds = time.perf_counter() - job.started
         log.info("%s -> %s", result.input, ", ".join(str(p) for p in result.outputs))

@@ -26,6 +26,7 @@ from .outputs import MANIFEST, MODES, OutputPlanner, read_manifest, record_outpu
 from .pipeline import FileJob, FilePipeline, FileResult, SeparationReport
 from .precision import precision_name, resolve_precision
 from .queries import Query, QueryLike, as_queries
+from .scoring import check_scoring, finish_scoring, make_judge
 from .stream import TensorSignal
 
 __all__ = ["Separator", "load_model", "collect_inputs", "autocast_dtype"]
@@ -203,6 +204,12 @@ class Separator:
             :meth:`export_onnx`, run by ONNX Runtime in float32; its queries are looked up in
             ``OUT.queries.npz``) or ``"auto"`` (onnxruntime for a ``.onnx`` file), see
             :mod:`~asteroid_audiosep.onnx_runtime`.
+        score: score every output with CLAPScore and CLAPScore-i (:mod:`~asteroid_audiosep.scoring`):
+            ``OUTDIR/scores.csv``, and ``min_score`` of :meth:`separate_files` leaves out outputs
+            that did not find their sound.
+        score_encoder: the encoder that scores (see
+            :func:`~asteroid_audiosep.metrics.clap_score.resolve_score_encoder`); default: the
+            model's own, which must have an audio tower (CLAP).
 
     Attributes:
         model: the loaded :class:`AudioSep` (eval mode, on ``device``).
@@ -223,6 +230,8 @@ class Separator:
         half: Union[bool, str, None] = None,
         progress: bool = True,
         backend: str = "auto",
+        score: bool = False,
+        score_encoder=None,
     ):
         self.backend = _backend(backend, model)
         if self.backend == "onnxruntime":
@@ -242,6 +251,11 @@ class Separator:
         self.progress = progress
         self.runner(torch.zeros(1, self.model.condition_dim))  # settings checked now, not per call
         self._tagger = None
+        self.scorer = None
+        if score:  # fails here, before any work, when nothing can score
+            from .metrics.clap_score import ClapScorer
+
+            self.scorer = ClapScorer(score_encoder, model=self.model)
 
     # ------------------------------------------------------------------ queries
     def conditions(self, queries: Queries, conditions: Optional[torch.Tensor] = None) -> QueryConditions:
@@ -337,6 +351,7 @@ class Separator:
         auto: Optional[int] = None,
         min_score: Optional[float] = None,
         labels: Optional[Union[PathLike, Sequence[str]]] = None,
+        query_variants=None,
     ) -> SeparationReport:
         """Separate the sounds that queries describe from audio files and folders.
 
@@ -364,9 +379,14 @@ class Separator:
             conditions: (queries, condition_dim) conditions computed elsewhere.
             auto: also separate the ``auto`` most likely sounds of each file (see :meth:`auto`);
                 ``queries`` may then be empty.
-            min_score: with ``auto``, leave out labels whose cosine score is below it.
+            min_score: with ``score``: targets whose CLAPScore-i is below it are not written (reported
+                "not found" in ``scores.csv``); else, with ``auto``: leave out labels whose cosine
+                score is below it.
             labels: with ``auto``, the label vocabulary (a list, or a file with one label per
                 line; default: AudioSet's 527 names).
+            query_variants: with ``score``: N (each text query phrased N ways) or phrasings
+                (``{name: [...]}`` or a YAML file); the best-scoring phrasing's output is kept
+                (:mod:`~asteroid_audiosep.query_variants`).
 
         Returns:
             A :class:`~asteroid_audiosep.pipeline.SeparationReport`; ``report.ok`` is False
@@ -375,24 +395,35 @@ class Separator:
         Raises:
             AudioSepError: for errors that concern every file (bad query, mode, no input).
         """
+        check_scoring(self.scorer, outdir, min_score, auto)
         if auto is not None:
             return self.auto(inputs, auto, queries, outdir, min_score=min_score, labels=labels, mode=mode,
                              overwrite=overwrite, format=format, subtype=subtype)
         start_time = time.perf_counter()
         not_audio: List[Path] = []
-        items, files = check_request(inputs, queries, mode, outdir, None, format, subtype, not_audio)
-        report = self._separate(files, items, _outdir(outdir), mode, overwrite, format, subtype, conditions,
-                                start_time)
+        variants = None
+        if query_variants is not None:
+            from .query_variants import VariantPlan
+
+            variants = VariantPlan(self.scorer, queries, query_variants, mode)
+        items, files = check_request(inputs, variants.names if variants else queries, mode, outdir, None, format,
+                                     subtype, not_audio)
+        report = self._separate(files, variants.queries if variants else items, _outdir(outdir), mode, overwrite,
+                                format, subtype, conditions, start_time, min_score, variants=variants)
         report.not_audio = not_audio
+        finish_scoring(self.scorer, outdir, report.files)
         return report
 
     def _separate(self, files, items: List[Query], outdir: Optional[Path], mode: str, overwrite: bool,
-                  format: str, subtype: Optional[str], given: Optional[torch.Tensor], start_time: float
+                  format: str, subtype: Optional[str], given: Optional[torch.Tensor], start_time: float,
+                  min_score: Optional[float] = None, texts: Optional[dict] = None, variants=None
                   ) -> SeparationReport:
         resolved = self.conditions(items, given)
+        judge = make_judge(self.scorer, resolved.queries, min_score, texts, variants)
         runner = self.runner(resolved.conditions)
         existing = [p for p, _, _ in files if p.exists()]
-        planner = OutputPlanner(resolved.labels, mode, outdir, overwrite, existing, format, subtype)
+        planner = OutputPlanner([q.label for q in variants.names] if variants else resolved.labels, mode, outdir,
+                                overwrite, existing, format, subtype)
         per_input = resolved.for_input if resolved.spans else None
         results: List[FileResult] = []
         jobs: List[FileJob] = []
@@ -403,11 +434,13 @@ class Separator:
                 if error:
                     raise AudioSepError(error)
                 outputs = planner.plan(path, rel)
+                outputs = variants.expand(outputs) if variants else outputs
             except AudioSepError as err:
                 result.fail(err)
                 continue
             if outputs:
-                jobs.append(FileJob(result, outputs, conditions=per_input, out_format=planner.formats[path]))
+                jobs.append(FileJob(result, outputs, conditions=per_input, out_format=planner.formats[path],
+                                    keep=judge.bind(result) if judge else None))
             else:
                 result.status = "skipped"
                 log.info("skipped %s: its outputs exist (use --overwrite to redo them)", path)
@@ -468,6 +501,7 @@ class Separator:
         """
         from .tagging import auto_queries, load_labels
 
+        check_scoring(self.scorer, outdir, min_score, k)
         start_time = time.perf_counter()
         mode = output_options.get("mode", "target")
         not_audio: List[Path] = []
@@ -481,8 +515,14 @@ class Separator:
             try:
                 if error:
                     raise AudioSepError(error)
-                found = auto_queries(self.tagger, path, None, k, min_score, labels=list(labels),
-                                     cache_dir=cache_dir)
+                if self.scorer is not None:  # ranked with the score of scores.csv; min_score: CLAPScore-i
+                    from .scoring import rank_labels
+
+                    found = rank_labels(self.scorer, path, list(labels), k, cache_dir)
+                else:
+                    found = auto_queries(self.tagger, path, None, k, min_score, labels=list(labels),
+                                         cache_dir=cache_dir)
+                texts = {q.label: q.text_value for q in found}
                 if not found and not extra:
                     raise AudioSepError(f"no label scores {min_score} or more: lower --min-score")
                 log.info("%s: %s", path, ", ".join(q.label for q in found))
@@ -497,6 +537,8 @@ class Separator:
             report = self._separate([(path, Path("."), None)], extra + found,
                                     outdir / rel if outdir is not None else None, mode,
                                     output_options.get("overwrite", False), output_options.get("format", "same"),
-                                    output_options.get("subtype"), None, time.perf_counter())
+                                    output_options.get("subtype"), None, time.perf_counter(),
+                                    min_score if self.scorer is not None else None, texts)
             results.extend(report.files)
+        finish_scoring(self.scorer, outdir, results)
         return SeparationReport(results, time.perf_counter() - start_time, not_audio)

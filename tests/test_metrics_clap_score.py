@@ -153,3 +153,22 @@ def test_the_package_exports_the_functions_lazily():
             "assert m.ClapScorer is mod.ClapScorer; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.slow  # builds a random HTSAT-tiny CLAP: 10 s to 1.5 min of CPU
+def test_a_random_clap_scores_gain_and_rate_invariantly():
+    """The real CLAP path (resampling to 48 kHz, HTSAT's log-mel front end, standardisation)."""
+    from asteroid_audiosep.encoders import build_query_encoder
+
+    spec = {"type": "clap", "checkpoint": None, "amodel": "HTSAT-tiny", "tokenizer": "byte-level",
+            "text_config": dict(num_hidden_layers=1, intermediate_size=128, vocab_size=300), "max_length": 32,
+            "seed": 0}
+    enc = build_query_encoder(spec)
+    t = torch.arange(16000 * 3) / 16000
+    wav = 0.3 * torch.sin(2 * math.pi * 440 * t) * (torch.sin(2 * math.pi * 2 * t) > 0) + 0.02 * _noise(t.numel(), 0)
+    raw = enc.encode_audio(torch.stack([wav, 0.01 * wav]), 16000)
+    assert float((raw[0] - raw[1]).abs().max()) > 1e-3  # CLAP itself is not gain invariant
+    scorer = ClapScorer(enc)
+    score = clap_score(wav, 16000, "a beeping tone", scorer)
+    assert clap_score(0.01 * wav, 16000, "a beeping tone", scorer) == pytest.approx(score, abs=1e-5)
+    assert clap_score(resample(wav, 16000, 44100), 44100, "a beeping tone", scorer) == pytest.approx(score, abs=1e-2)

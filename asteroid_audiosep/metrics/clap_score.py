@@ -69,6 +69,8 @@ AudioItem = Union[PathLike, Tuple[torch.Tensor, int]]
 SCORE_RMS = 0.1
 #: Most 10 s windows per call of the audio tower.
 DEFAULT_BATCH = 8
+#: File embeddings kept (the oldest are dropped first): a long run's memory stays bounded.
+MAX_CACHED_FILES = 4096
 
 
 def _build_from_spec(spec) -> "torch.nn.Module":
@@ -199,7 +201,8 @@ class ClapScorer:
 
         Windows of all items are embedded together, ``batch_size`` at a time per (sample rate,
         length);
-        a file's embedding is cached (path, size, mtime). A silent item's row is NaN.
+        a file's embedding is cached (path, size, mtime; the last :data:`MAX_CACHED_FILES`).
+        A silent item's row is NaN.
         """
         from ..queries import audio_windows
 
@@ -235,6 +238,8 @@ class ClapScorer:
             out[i] = F.normalize(total, dim=-1)
         for i, key in keys.items():
             self._files[key] = out[i]
+        while len(self._files) > MAX_CACHED_FILES:
+            del self._files[next(iter(self._files))]
         return torch.stack(out)
 
     def audio_embedding(self, audio: Union[PathLike, torch.Tensor], rate: Optional[int] = None) -> torch.Tensor:
