@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import List, Optional
 
 from .checkpoints import trusted_checkpoints
+from .cli_demo import add_demo_parser
 from .cli_onnx import add_backend_option, add_export_parser
 from .cli_options import add_model_options
-from .cli_stream import add_stream_parser
 from .cli_score import add_score_options
+from .cli_stream import add_stream_parser
 from .cpu_memory import retain_freed_memory
 from .errors import AudioSepError
 
@@ -241,21 +242,6 @@ def add_tag_parser(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="OUT", help="also write the tags to OUT.csv or OUT.json")
     p.add_argument("--cache-dir", help="where label embeddings are cached (default: ~/.cache/asteroid_audiosep)")
     p.set_defaults(func=_tag)
-
-
-def add_demo_parser(subparsers) -> None:
-    from .demo import add_demo_arguments, run_demo
-
-    p = subparsers.add_parser(
-        "demo",
-        help="a local web page to try separation (upload or record, type queries, listen)",
-        description="Serve a web page (Gradio, the 'demo' extra) on which to upload or record "
-        "audio, type what to separate and hear, see and download the separated sound and the "
-        "residual. It runs what `separate` runs, binds to 127.0.0.1 by default and never opens "
-        "a public share link.",
-    )
-    add_demo_arguments(p)
-    p.set_defaults(func=run_demo)
 
 
 #: Sub-command registrars, in help order. Each adds one sub-parser with `func` set.

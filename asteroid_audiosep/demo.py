@@ -8,7 +8,6 @@ to 127.0.0.1 unless told otherwise, never opens a public share link and sends no
 Gradio's analytics are off and its theme uses the fonts it ships, so the page loads with no
 network beyond the machine. Gradio (the ``demo`` extra) is imported only when the page starts.
 """
-import argparse
 import logging
 import os
 import shutil
@@ -21,7 +20,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 
 from .audio import audio_info, load_audio
-from .cli_options import add_model_options
 from .demo_sessions import STATE_SESSIONS, QueueSettings, SessionFolders, release_memory, wire_sessions
 from .demo_support import (
     MAX_QUERIES,
@@ -468,35 +466,3 @@ def serve(
     if block:
         app.block_thread()
     return app
-
-
-def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``demo`` sub-command's options."""
-    add_model_options(parser)
-    parser.add_argument("--query-embeddings", metavar="FILE",
-                        help="precomputed query-embedding table instead of the model's text encoder")
-    parser.add_argument("--host", default=DEFAULT_HOST,
-                        help="address to serve on (default: %(default)s, this machine only; 0.0.0.0 "
-                        "serves every network interface: anyone who can reach the port can use it)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
-    parser.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES,
-                        help="longest input the page accepts, in minutes (default: %(default)s)")
-    QueueSettings.add_arguments(parser)
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """``asteroid-audiosep demo``: load the model, serve the page until interrupted."""
-    _import_gradio()  # a missing extra is reported before the model loads
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's startup self-checks
-    from .threads import set_threads
-
-    set_threads(args.threads)
-    queue = QueueSettings(args.concurrency, args.max_queue)  # checked before the model loads
-    separator = DemoSeparator(args.model, args.device, args.query_embeddings, args.max_minutes,
-                              half=args.half, precision=args.precision)
-    log.info("%s", separator.describe(markdown=False))
-    try:
-        serve(separator, args.host, args.port, block=True, queue=queue)
-    finally:
-        separator.close()
-    return 0
