@@ -23,7 +23,7 @@ import ctypes
 import os
 import platform
 
-__all__ = ["retain_freed_memory"]
+__all__ = ["retain_freed_memory", "trim_freed_memory"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -50,9 +50,8 @@ def retain_freed_memory() -> bool:
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
+    mallopt = _glibc_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
@@ -60,3 +59,23 @@ def retain_freed_memory() -> bool:
         mallopt(_M_TRIM_THRESHOLD, _THRESHOLD)
     )
     return _state["active"]
+
+
+def trim_freed_memory() -> bool:
+    """Give the heap pages freed so far back to the system now (glibc's ``malloc_trim(0)``,
+    which trims whatever :func:`retain_freed_memory` set): for a long-lived server, after each
+    request, so that its memory does not creep up request after request.
+
+    Returns:
+        Whether anything could be trimmed (False where the C library is not glibc).
+    """
+    trim = _glibc_function("malloc_trim")
+    return bool(trim(0)) if trim is not None else False
+
+
+def _glibc_function(name: str):
+    """A function of glibc through ctypes, or None where the C library is not glibc."""
+    try:
+        return getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):  # macOS, musl, Windows
+        return None

@@ -77,15 +77,12 @@ def release_memory() -> None:
     """Free a finished run's memory now: its cyclic garbage (matplotlib figures hold their pixels
     in reference cycles) and, with glibc, the heap pages it freed (``malloc_trim``; glibc keeps
     them otherwise, and the server's memory would creep up run after run)."""
-    import ctypes
-    import ctypes.util
     import gc
 
+    from .cpu_memory import trim_freed_memory
+
     gc.collect()
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows): nothing to trim
-        pass
+    trim_freed_memory()
 
 
 class SessionFolders:
