@@ -92,6 +92,14 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
 NEARLY_FULL_BYTES = 1 << 20
 
 
+def free_bytes(folder: PathLike) -> Optional[int]:
+    """The bytes an unprivileged writer may still use on ``folder``'s filesystem (None: unknown)."""
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(folder)
+        return stat.f_bavail * stat.f_frsize
+    return None
+
+
 def full_disk_error(path: PathLike, error: BaseException) -> Optional[str]:
     """"no space left on device" (or "disk quota exceeded") with the path and what to do, when
     that is why writing ``path`` failed; else None.
@@ -101,10 +109,7 @@ def full_disk_error(path: PathLike, error: BaseException) -> Optional[str]:
     code = getattr(error, "errno", None)
     if code == getattr(errno, "EDQUOT", None):
         return f"disk quota exceeded: cannot write {path}: free space or raise the quota, then rerun"
-    free = None
-    with contextlib.suppress(OSError):
-        stat = os.statvfs(Path(path).parent)
-        free = stat.f_bavail * stat.f_frsize
+    free = free_bytes(Path(path).parent)
     if code == errno.ENOSPC or (free is not None and free < NEARLY_FULL_BYTES):
         left = f" ({free // 1024} KiB free there)" if free is not None else ""
         return (f"no space left on device: cannot write {path}{left}: free space or choose another output "

@@ -8,7 +8,6 @@ import errno
 import io
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -18,7 +17,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback
 
 from ..errors import AudioSepError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, free_bytes
 
 logger = logging.getLogger("train")
 
@@ -35,10 +34,8 @@ def nonfinite_tensors(state: Dict[str, Any], limit: int = 5) -> List[str]:
 
 
 def _free_space(folder: Path) -> str:
-    try:
-        return f"{shutil.disk_usage(folder).free / 2 ** 20:.1f} MiB free"
-    except OSError:
-        return "free space unknown"
+    free = free_bytes(folder)
+    return f"{free / 2 ** 20:.1f} MiB free" if free is not None else "free space unknown"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
