@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -86,23 +86,37 @@ class OutputJudge:
             log.warning("query %r cannot be scored with the scoring encoder (%s)", query.label, err)
             return None
 
+    def scores(self, items: Sequence, query_indices: Sequence[int]) -> List[Tuple[float, float]]:
+        """``(CLAPScore, CLAPScore-i)`` of each output ``items[1:]`` (files or ``(tensor, rate)``)
+        for the query of the same position in ``query_indices``, ``items[0]`` being their input;
+        NaNs for a query that cannot be scored.
+
+        Raises:
+            AudioSepError: an item cannot be read or embedded.
+        """
+        emb = self.scorer.audio_embeddings(list(items)).double()
+        out = []
+        for k, row in zip(query_indices, emb[1:]):
+            target = self.targets[k]
+            if target is None:
+                out.append((math.nan, math.nan))
+            else:
+                score = float(row @ target.double())
+                out.append((score, score - float(emb[0] @ target.double())))
+        return out
+
     def judge(self, result, specs, temporaries: Sequence[str]) -> List[bool]:
         """Score ``result.input``'s complete outputs (``temporaries``, not yet renamed); record
         the rows in ``result.scores``; return which outputs to keep."""
         try:
-            emb = self.scorer.audio_embeddings([result.input, *temporaries]).double()
+            pairs = self.scores([result.input, *temporaries], [spec.query for spec in specs])
         except AudioSepError as err:  # scoring never costs an output
             message = f"{result.input}: its outputs could not be scored ({err})"
             result.warnings.append(message)
             log.warning(message)
             return [True] * len(specs)
         keep = []
-        for spec, row in zip(specs, emb[1:]):
-            target = self.targets[spec.query]
-            score = mix = math.nan
-            if target is not None:
-                score, mix = float(row @ target.double()), float(emb[0] @ target.double())
-            improvement = score - mix
+        for spec, (score, improvement) in zip(specs, pairs):
             found = spec.kind != "target" or self.min_score is None or improvement >= self.min_score
             keep.append(found)
             result.scores.append(OutputScore(str(result.input), self.queries[spec.query].label, str(spec.path),
@@ -149,16 +163,8 @@ def waveform_scores(scorer, queries: Sequence[Query], targets: torch.Tensor, mix
     ``queries[k]``, the input being ``mixture`` (the demo page's scores); Nones without a scorer."""
     if scorer is None:
         return [None] * len(queries)
-    judge = OutputJudge(scorer, queries)
-    emb = scorer.audio_embeddings([(mixture, sample_rate)] + [(t, sample_rate) for t in targets]).double()
-    out = []
-    for target, row in zip(judge.targets, emb[1:]):
-        if target is None:
-            out.append((math.nan, math.nan))
-        else:
-            score = float(row @ target.double())
-            out.append((score, score - float(emb[0] @ target.double())))
-    return out
+    items = [(mixture, sample_rate)] + [(t, sample_rate) for t in targets]
+    return OutputJudge(scorer, queries).scores(items, range(len(queries)))
 
 
 def rank_labels(scorer, path, labels: Sequence[str], k: int, cache_dir=None) -> List[Query]:
